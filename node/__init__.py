@@ -1,0 +1,1 @@
+"""Cercle node package."""

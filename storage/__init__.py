@@ -1,0 +1,1 @@
+"""Cercle storage package."""
