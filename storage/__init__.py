@@ -1,1 +1,5 @@
-"""Cercle storage package."""
+"""Cercle storage: records, indexes and aggregates in one LMDB environment."""
+
+from .store import Outcome, ProductAggregate, ScopeStats, Status, Store, StoreError
+
+__all__ = ["Outcome", "ProductAggregate", "ScopeStats", "Status", "Store", "StoreError"]
