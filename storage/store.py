@@ -99,10 +99,21 @@ class _TxnContext:
         return None
 
     def get(self, record_id: bytes) -> R.Record | None:
+        cache = self.store._context_cache
+        found = cache.get(record_id)
+        if found is not None:
+            return found
         found = self.store._get(self.txn, record_id)
         if found is None:
             raw = self.txn.get(record_id, db=self.store.db["shadow"])
             found = R.decode(bytes(raw)) if raw is not None else None
+        # Charters and petitions are looked up for every rating and signature;
+        # a record's content never changes (kept or shadowed, it stays known),
+        # so caching positive answers is always right.
+        if found is not None and found.kind in (R.Kind.COMMUNITY, R.Kind.PETITION):
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[record_id] = found
         return found
 
 
@@ -136,6 +147,7 @@ class Store:
             name: self.env.open_db(name.encode(), create=not readonly) for name in L.DATABASES
         }
         self._check_schema(readonly)
+        self._context_cache: dict[bytes, R.Record] = {}
         # Counters of what ingest did, for metrics and the local API.
         self.stats: dict[str, int] = {}
 
