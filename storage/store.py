@@ -193,6 +193,12 @@ class Store:
             raw = txn.get(record_id)
             return bytes(raw) if raw is not None else None
 
+    def get_raws(self, ids: Iterable[bytes]) -> list[bytes]:
+        """Envelopes of the given ids that are stored, in one read transaction."""
+        with self.env.begin(db=self.db["records"]) as txn:
+            found = (txn.get(rid) for rid in ids)
+            return [bytes(raw) for raw in found if raw is not None]
+
     def has(self, record_id: bytes) -> bool:
         with self.env.begin(db=self.db["records"]) as txn:
             return txn.get(record_id) is not None
