@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cercle.node import commands as api_commands
+from cercle.node import daemon, verify_cmd
 from cercle.node.datadir import DATA_DIR_ENV, DataDir
 from cercle.node.keystore import (
     PASSWORD_ENV,
@@ -136,7 +138,12 @@ def register_id(subparsers: Subparsers) -> None:
 
 # -- entry point ----------------------------------------------------------------
 
-REGISTRARS: list[Registrar] = [register_id]
+REGISTRARS: list[Registrar] = [
+    register_id,
+    api_commands.register,
+    daemon.register,
+    verify_cmd.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,387 @@
+"""CLI commands that talk to a running node through the local API.
+
+Why over the API and not by opening the store: the node owns the LMDB writer,
+the author key (unlocked once) and the network; the CLI is just another client,
+like the TUI, and sees exactly what the node does. Each command turns its
+arguments into one or two API calls (checked locally first, so mistakes are
+reported before the node is involved), then prints the result as a small table,
+or as JSON with ``--json``. Errors are one line, "cercle: error: ...", exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cercle.node.client import ApiClient
+from cercle.node.datadir import DataDir
+from cercle.protocol.errors import CercleError
+from cercle.protocol.localapi import ApiError
+from cercle.protocol.records import SCORE_MAX, SCORE_MIN, gtin_valid
+
+Subparsers = Any
+Handler = Callable[[argparse.Namespace, DataDir], int]
+Command = Callable[[argparse.Namespace, ApiClient], Any]
+
+
+class UsageError(CercleError):
+    """The arguments are wrong in a way argparse cannot see (checked before calling)."""
+
+
+def _err(message: str) -> None:
+    print(f"cercle: error: {message}", file=sys.stderr)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_show(v) for v in value) if value else "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def print_fields(result: Any, keys: Sequence[str] | None = None) -> None:
+    """A map as aligned "key  value" lines (the given keys first, then the rest)."""
+    if not isinstance(result, dict):
+        print(_show(result))
+        return
+    order = [k for k in (keys or ()) if k in result] + [k for k in result if k not in (keys or ())]
+    width = max((len(k) for k in order), default=0)
+    for k in order:
+        print(f"{k.ljust(width)}  {_show(result[k])}")
+
+
+def print_table(rows: Sequence[Any], columns: Sequence[str], empty: str) -> None:
+    """Rows (maps) as a table of the given columns; ``empty`` if there are none."""
+    if not rows:
+        print(empty)
+        return
+    cells = [[_show(r.get(c)) if isinstance(r, dict) else "" for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _items(result: Any) -> list[Any]:
+    items = result.get("items") if isinstance(result, dict) else result
+    return items if isinstance(items, list) else []
+
+
+def _command(run: Command, show: Callable[[Any, argparse.Namespace], None]) -> Handler:
+    """A handler: call the node with ``run``, print with ``show`` or as JSON."""
+
+    def handler(args: argparse.Namespace, datadir: DataDir) -> int:
+        try:
+            with ApiClient(datadir.socket) as client:
+                result = run(args, client)
+        except ApiError as e:
+            _err(f"{e.message} [{e.code}]" if e.code != "rejected" else e.message)
+            return 1
+        except CercleError as e:  # NodeNotRunning, UsageError, a garbled answer
+            _err(str(e))
+            return 1
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False, default=_json_default))
+        else:
+            show(result, args)
+        return 0
+
+    return handler
+
+
+def _created(what: str) -> Callable[[Any, argparse.Namespace], None]:
+    def show(result: Any, args: argparse.Namespace) -> None:
+        rid = result.get("id") if isinstance(result, dict) else result
+        print(f"{what}: {_show(rid)}")
+
+    return show
+
+
+def _fields(*keys: str) -> Callable[[Any, argparse.Namespace], None]:
+    return lambda result, args: print_fields(result, keys)
+
+
+# -- status, peers --------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("status")
+
+
+def _peers(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("peers.list")
+
+
+def _show_peers(result: Any, args: argparse.Namespace) -> None:
+    print_table(_items(result), ("peer_id", "addrs", "direction"), "No peers connected.")
+
+
+# -- communities ----------------------------------------------------------------
+
+
+def _community_create(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call(
+        "communities.create",
+        name=args.name,
+        description=args.description,
+        values=args.value,
+        criteria=args.criterion,
+        pow_bits=args.pow_bits,
+    )
+
+
+def _community_join(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("communities.join", id=args.id)
+
+
+def _community_list(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("communities.list")
+
+
+def _show_communities(result: Any, args: argparse.Namespace) -> None:
+    columns = ("id", "name", "joined", "criteria")
+    print_table(_items(result), columns, "No communities known yet.")
+
+
+# -- products and ratings -------------------------------------------------------
+
+
+def parse_scores(pairs: Sequence[str], criteria: Sequence[str]) -> list[int]:
+    """``["taste=4", ...]`` to one score per criterion, in the charter's order."""
+    by_name = {name.casefold(): i for i, name in enumerate(criteria)}
+    listed = ", ".join(criteria)
+    scores: list[int | None] = [None] * len(criteria)
+    for pair in pairs:
+        name, sep, raw = pair.rpartition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--score {pair!r}: expected CRITERION=N, e.g. {criteria[0]}=4")
+        index = by_name.get(name.strip().casefold())
+        if index is None:
+            raise UsageError(f"unknown criterion {name.strip()!r}; this community rates: {listed}")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UsageError(f"--score {pair!r}: the score must be a whole number") from None
+        if not SCORE_MIN <= value <= SCORE_MAX:
+            raise UsageError(
+                f"score for {criteria[index]!r} is {value}; "
+                f"scores go from {SCORE_MIN} to {SCORE_MAX}"
+            )
+        if scores[index] is not None:
+            raise UsageError(f"criterion {criteria[index]!r} is scored twice")
+        scores[index] = value
+    missing = [criteria[i] for i, s in enumerate(scores) if s is None]
+    if missing:
+        raise UsageError(f"missing score for {', '.join(map(repr, missing))}; give --score C=N")
+    return [s for s in scores if s is not None]
+
+
+def _check_gtin(gtin: str) -> None:
+    if not gtin_valid(gtin):
+        raise UsageError(f"{gtin!r} is not a valid GTIN/EAN barcode (8, 12, 13 or 14 digits)")
+
+
+def _rate(args: argparse.Namespace, c: ApiClient) -> Any:
+    _check_gtin(args.gtin)
+    community = c.call("communities.get", id=args.community)
+    criteria = community.get("criteria") if isinstance(community, dict) else None
+    if not isinstance(criteria, list) or not criteria:
+        raise UsageError("the node returned a community without criteria")
+    scores = parse_scores(args.score, [str(x) for x in criteria])
+    return c.call(
+        "ratings.put", community=args.community, gtin=args.gtin, scores=scores, text=args.text
+    )
+
+
+def _product_add(args: argparse.Namespace, c: ApiClient) -> Any:
+    _check_gtin(args.gtin)
+    return c.call(
+        "products.put",
+        community=args.community,
+        gtin=args.gtin,
+        name=args.name,
+        brand=args.brand,
+        labels=args.label,
+    )
+
+
+# -- petitions ------------------------------------------------------------------
+
+
+def parse_deadline(text: str, now_ms: int) -> int:
+    """YYYY-MM-DD to the last millisecond of that day (UTC); must be in the future."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--deadline {text!r}: expected a date as YYYY-MM-DD") from None
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    deadline_ms = int(end.timestamp() * 1000) - 1
+    if deadline_ms <= now_ms:
+        raise UsageError(f"--deadline {text}: the date is in the past")
+    return deadline_ms
+
+
+def _petition_create(args: argparse.Namespace, c: ApiClient) -> Any:
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    params = {
+        "community": args.community,
+        "title": args.title,
+        "text": args.text,
+        "target": args.target,
+        "goal": args.goal,
+        "deadline_ms": parse_deadline(args.deadline, now_ms),
+    }
+    return c.call("petitions.create", **params)
+
+
+def _petition_sign(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("petitions.sign", id=args.id)
+
+
+def _petition_show(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("petitions.get", id=args.id)
+
+
+def _show_petition(result: Any, args: argparse.Namespace) -> None:
+    if isinstance(result, dict) and isinstance(result.get("deadline_ms"), int):
+        result = dict(result)
+        when = dt.datetime.fromtimestamp(result["deadline_ms"] / 1000, dt.UTC)
+        result["deadline"] = when.strftime("%Y-%m-%d %H:%M UTC")
+    keys = ("id", "title", "target", "goal", "signatures", "deadline", "community", "author")
+    print_fields(result, keys)
+
+
+# -- records and trust ----------------------------------------------------------
+
+
+def _retract(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("records.retract", id=args.id)
+
+
+def _vouch(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("vouch", subject=args.key, trust=not args.distrust, community=args.community)
+
+
+# -- registration ---------------------------------------------------------------
+
+
+def _add(
+    sub: Subparsers,
+    name: str,
+    help: str,
+    run: Command,
+    show: Callable[[Any, argparse.Namespace], None],
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--json", action="store_true", help="print the API result as JSON")
+    p.set_defaults(func=_command(run, show))
+    return p
+
+
+def _group(subparsers: Subparsers, name: str, help: str) -> Subparsers:
+    p = subparsers.add_parser(name, help=help)
+
+    def usage(args: argparse.Namespace, datadir: DataDir) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
+    return p.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def register(subparsers: Subparsers) -> None:
+    _add(subparsers, "status", "show the running node's status", _status, _fields("node"))
+    _add(subparsers, "peers", "list connected peers", _peers, _show_peers)
+
+    sub = _group(subparsers, "community", "create, join and list communities")
+    p = _add(
+        sub,
+        "create",
+        "publish a new community charter",
+        _community_create,
+        _created("Created community"),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description", default="", help="what the community is about")
+    p.add_argument(
+        "--value", action="append", default=[], metavar="V", help="a value it stands for (repeat)"
+    )
+    p.add_argument(
+        "--criterion",
+        action="append",
+        default=[],
+        metavar="C",
+        required=True,
+        help="a rating criterion (repeat; order matters)",
+    )
+    p.add_argument(
+        "--pow-bits",
+        type=int,
+        default=None,
+        metavar="N",
+        help="proof-of-work bits required of members' records",
+    )
+    p = _add(sub, "join", "follow a community", _community_join, _created("Joined community"))
+    p.add_argument("id", metavar="ID")
+    _add(sub, "list", "list known communities", _community_list, _show_communities)
+
+    p = _add(subparsers, "rate", "rate a product in a community", _rate, _created("Rated"))
+    p.add_argument("gtin", metavar="GTIN")
+    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument(
+        "--score",
+        action="append",
+        default=[],
+        required=True,
+        metavar="CRITERION=N",
+        help=f"one per criterion, {SCORE_MIN}..{SCORE_MAX}",
+    )
+    p.add_argument("--text", default=None, help="an optional review")
+
+    sub = _group(subparsers, "product", "describe products")
+    p = _add(sub, "add", "publish a product record", _product_add, _created("Added product"))
+    p.add_argument("gtin", metavar="GTIN")
+    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--name", required=True)
+    p.add_argument("--brand", default=None)
+    p.add_argument("--label", action="append", default=[], help="a label (repeat)")
+
+    sub = _group(subparsers, "petition", "create, sign and show petitions")
+    p = _add(sub, "create", "publish a petition", _petition_create, _created("Created petition"))
+    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--title", required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--target", default=None, help="whom the petition addresses")
+    p.add_argument("--goal", type=int, required=True, metavar="N", help="signatures wanted")
+    p.add_argument("--deadline", required=True, metavar="YYYY-MM-DD", help="last day (UTC)")
+    p = _add(sub, "sign", "sign a petition", _petition_sign, _created("Signed; signature"))
+    p.add_argument("id", metavar="ID")
+    p = _add(sub, "show", "show a petition and its counts", _petition_show, _show_petition)
+    p.add_argument("id", metavar="ID")
+
+    p = _add(subparsers, "retract", "retract one of your records", _retract, _created("Retracted"))
+    p.add_argument("id", metavar="ID")
+
+    p = _add(
+        subparsers, "vouch", "vouch for (or against) another author", _vouch, _created("Vouched")
+    )
+    p.add_argument("key", metavar="KEY", help="the author's public key (hex)")
+    p.add_argument("--distrust", action="store_true", help="distrust instead of trust")
+    p.add_argument("--community", default=None, metavar="ID", help="only within this community")
