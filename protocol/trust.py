@@ -421,8 +421,15 @@ def trusted_score(
     )
 
 
-def trusted_count(signers: Iterable[bytes], view: TrustView) -> CountSummary:
-    """Count a petition's signers (distinct keys), all and within the viewer's network."""
+def trusted_count(
+    signers: Iterable[bytes], view: TrustView, *, total: int | None = None
+) -> CountSummary:
+    """Count a petition's signers (distinct keys), all and within the viewer's network.
+
+    With ``total`` (the number of all signers, known from an index), ``signers``
+    may be only a subset that contains every trusted signer: large petitions
+    are then counted without reading every signature.
+    """
     seen: set[bytes] = set()
     trusted = 0
     total_w = 0.0
@@ -434,9 +441,10 @@ def trusted_count(signers: Iterable[bytes], view: TrustView) -> CountSummary:
             trusted += 1
             total_w += view.weight(author)
     who = _people(trusted) if trusted else "no one"
+    raw = len(seen) if total is None else total
     return CountSummary(
-        raw_count=len(seen),
+        raw_count=raw,
         trusted_count=trusted,
         trusted_weight=total_w,
-        reason=f"signed by {who} you trust (of {len(seen)})",
+        reason=f"signed by {who} you trust (of {raw})",
     )

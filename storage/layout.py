@@ -23,6 +23,7 @@ cursor walks.
 | ``scope_stats`` | scope(32)                                               | msgpack ``[records, members]`` |
 | ``members``     | scope(32) ‖ author(32)                                  | u32 records by that author     |
 | ``shadow``      | id(32)                                                  | envelope of a record seen but not kept (superseded, retracted, invalid in context) |
+| ``local``       | b"joined:" ‖ community id, b"mute:" ‖ author, b"hide:" ‖ id … | node-local settings, never published |
 
 ``shadow`` lets contextual rules see every record ever received (a retracted
 charter still defines its criteria), which makes the stored state independent
@@ -54,10 +55,11 @@ DATABASES = (
     "scope_stats",
     "members",
     "shadow",
+    "local",
 )
 
 # Every database except these is derived from ``records`` and can be rebuilt.
-PRIMARY = ("meta", "records", "tombstones", "shadow")
+PRIMARY = ("meta", "records", "tombstones", "shadow", "local")
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")

@@ -193,6 +193,16 @@ class Store:
             raw = txn.get(record_id)
             return bytes(raw) if raw is not None else None
 
+    def get_any(self, record_id: bytes) -> R.Record | None:
+        """A record we hold or have seen and not kept (replaced, retracted, invalid)."""
+        with self.env.begin() as txn:
+            return _TxnContext(self, txn).get(record_id)
+
+    def scopes(self) -> list[bytes]:
+        """Every scope (community id, or ZERO_ID) that holds records."""
+        with self.env.begin(db=self.db["scope_stats"]) as txn:
+            return [bytes(k) for k in txn.cursor().iternext(values=False)]
+
     def get_raws(self, ids: Iterable[bytes]) -> list[bytes]:
         """Envelopes of the given ids that are stored, in one read transaction."""
         with self.env.begin(db=self.db["records"]) as txn:
@@ -350,6 +360,33 @@ class Store:
                 return ScopeStats(0, 0)
             records, members = msgpack.unpackb(bytes(raw))
             return ScopeStats(int(records), int(members))
+
+    # ------------------------------------------------------------------ node-local state
+
+    def local_put(self, key: bytes, value: bytes = b"") -> None:
+        with self.env.begin(write=True, db=self.db["local"]) as txn:
+            txn.put(key, value)
+
+    def local_delete(self, key: bytes) -> None:
+        with self.env.begin(write=True, db=self.db["local"]) as txn:
+            txn.delete(key)
+
+    def local_get(self, key: bytes) -> bytes | None:
+        with self.env.begin(db=self.db["local"]) as txn:
+            raw = txn.get(key)
+            return bytes(raw) if raw is not None else None
+
+    def local_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """Node-local entries under ``prefix``, keys with the prefix removed."""
+        with self.env.begin(db=self.db["local"]) as txn:
+            cur = txn.cursor()
+            out = []
+            if cur.set_range(prefix):
+                for key, value in cur.iternext():
+                    if not bytes(key).startswith(prefix):
+                        break
+                    out.append((bytes(key[len(prefix) :]), bytes(value)))
+            return out
 
     # ------------------------------------------------------------------ writing
 

@@ -1,0 +1,566 @@
+"""The local API's methods, implemented over a running :class:`~cercle.node.service.Node`.
+
+The server (``node/api.py``) has already checked every parameter against the
+method table of ``protocol/localapi.py``; this module turns each call into
+store reads or a signed record, and renders results as plain maps of strings,
+numbers and lists (ids and keys as lowercase hex), as ``specs/local-api.md``
+describes.  Reads are short LMDB read transactions in the trio thread; writes
+go through the node's single writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cercle.node.service import Node
+from cercle.node.views import counts_view, record_view
+from cercle.protocol import localapi as A
+from cercle.protocol import records as R
+from cercle.protocol import trust as T
+from cercle.storage import ProductAggregate
+
+Handler = Callable[["Backend", dict[str, Any]], Any]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def method(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def _b(hex_str: str) -> bytes:
+    return bytes.fromhex(hex_str)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def _time_cursor(rec: R.Record) -> str:
+    return rec.created_ms.to_bytes(8, "big").hex() + rec.id.hex()
+
+
+def _parse_time_cursor(cursor: str | None) -> tuple[int, bytes] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = bytes.fromhex(cursor)
+    except ValueError:
+        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out") from None
+    if len(raw) != 40:
+        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
+    return int.from_bytes(raw[:8], "big"), raw[8:]
+
+
+def _page(recs: list[R.Record], limit: int) -> str | None:
+    return _time_cursor(recs[-1]) if len(recs) == limit else None
+
+
+class Backend:
+    """``ApiBackend`` for a node: dispatches to the ``@method`` functions below."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @property
+    def store(self) -> Any:
+        assert self.node.store is not None
+        return self.node.store
+
+    def subscribe(self) -> Any:
+        return self.node.events.subscribe()
+
+    def unsubscribe(self, channel: Any) -> None:
+        self.node.events.unsubscribe(channel)
+
+    async def handle(self, method_name: str, params: dict[str, Any]) -> Any:
+        fn = _HANDLERS.get(method_name)
+        if fn is None:
+            raise A.ApiError(A.UNKNOWN_METHOD, f"this node does not implement {method_name!r}")
+        result = fn(self, params)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+    # -- helpers --------------------------------------------------------------
+
+    def need_identity(self) -> None:
+        if self.node.identity is None:
+            raise A.ApiError(A.NO_IDENTITY, "this node has no author identity (relay mode?)")
+
+    def get_record(self, hex_id: str, kind: R.Kind | None = None) -> R.Record:
+        rec = self.store.get(_b(hex_id))
+        if rec is None or (kind is not None and rec.kind is not kind):
+            what = kind.name.lower() if kind else "record"
+            raise A.ApiError(A.NOT_FOUND, f"no {what} {hex_id[:16]}… on this node")
+        return rec
+
+    def charter(self, hex_id: str) -> R.CommunityBody:
+        body = self.get_record(hex_id, R.Kind.COMMUNITY).body
+        assert isinstance(body, R.CommunityBody)
+        return body
+
+    async def publish(self, body: R.Body, community: bytes | None = None) -> dict[str, Any]:
+        self.need_identity()
+        rec = await self.node.author(body, community)
+        return {"id": rec.id.hex(), "record": record_view(rec)}
+
+    def scores(self, community: bytes, gtin: str, agg: ProductAggregate) -> dict[str, Any]:
+        """Scores of a product: all raters, and those in our trust network, with the reason."""
+        view = self.node.trust_view(community)
+        pairs: list[tuple[bytes, tuple[int, ...]]] = []
+        if view is not None:
+            if len(view) < agg.count:  # few trusted people: look up each one's rating
+                prefix = bytes([R.Kind.RATING])
+                suffix = community + R.gtin14(gtin).encode()
+                for author in view:
+                    rec = self.store.head(prefix + author + suffix)
+                    if rec is not None and isinstance(rec.body, R.RatingBody):
+                        pairs.append((author, rec.body.scores))
+            else:
+                for rec in self.store.product_records(community, gtin, R.Kind.RATING, limit=None):
+                    if view.is_trusted(rec.author) and isinstance(rec.body, R.RatingBody):
+                        pairs.append((rec.author, rec.body.scores))
+        trusted: dict[str, Any] = {"count": 0, "mean": [], "overall": None, "weight": 0.0}
+        reason = "no one you trust has rated this"
+        if view is not None and pairs:
+            try:
+                s = T.trusted_score(pairs, view)
+            except ValueError:  # ratings of mismatched shapes (charter unknown yet)
+                s = None
+            if s is not None:
+                trusted = {
+                    "count": s.trusted_count,
+                    "mean": [round(m, 3) for m in s.trusted_means],
+                    "overall": _round(s.trusted_overall),
+                    "weight": round(s.trusted_weight, 3),
+                }
+                reason = s.reason
+        if view is None:
+            reason = f"rated by {agg.count} people (no trust network on this node)"
+        return {
+            "all": {
+                "count": agg.count,
+                "mean": [round(m, 3) for m in agg.means],
+                "overall": round(agg.mean, 3) if agg.count else None,
+            },
+            "trusted": trusted,
+            "reason": reason,
+        }
+
+    def signature_counts(self, petition: R.Record) -> dict[str, Any]:
+        total = self.store.petition_count(petition.id)
+        view = self.node.trust_view(petition.community)
+        if view is None:
+            return {"all": total, "trusted": 0, "reason": f"signed by {total}"}
+        if len(view) < total:
+            prefix = bytes([R.Kind.SIGNATURE])
+            suffix = petition.scope + petition.id
+            # A head whose record is gone (late, retracted) is a floor: head() is None.
+            signers = [a for a in view if self.store.head(prefix + a + suffix) is not None]
+        else:
+            signers = [r.author for r in self.store.signatures(petition.id, limit=None)]
+        return counts_view(T.trusted_count(signers, view, total=total))
+
+    def community_view(self, rec: R.Record) -> dict[str, Any]:
+        body = rec.body
+        assert isinstance(body, R.CommunityBody)
+        stats = self.store.scope_stats(rec.id)
+        return {
+            "id": rec.id.hex(),
+            "name": body.name,
+            "description": body.description,
+            "values": list(body.values),
+            "criteria": list(body.criteria),
+            "pow_bits": body.pow_bits,
+            "author": rec.author.hex(),
+            "created_ms": rec.created_ms,
+            "joined": rec.id in set(self.node.joined()),
+            "members": stats.members,
+            "records": stats.records,
+        }
+
+    def product_info(
+        self, community: bytes, gtin: str, agg: ProductAggregate | None = None
+    ) -> dict[str, Any]:
+        """Product: the newest description (any author) and its scores."""
+        descs = self.store.product_records(community, gtin, R.Kind.PRODUCT, limit=20)
+        newest = max(descs, key=R.order_key) if descs else None
+        body = newest.body if newest is not None else None
+        assert body is None or isinstance(body, R.ProductBody)
+        agg = agg if agg is not None else self.store.product_aggregate(community, gtin)
+        return {
+            "community": community.hex(),
+            "gtin": R.gtin14(gtin),
+            "name": body.name if body else "",
+            "brand": body.brand if body else "",
+            "labels": list(body.labels) if body else [],
+            "id": newest.id.hex() if newest else None,
+            "author": newest.author.hex() if newest else None,
+            "created_ms": newest.created_ms if newest else None,
+            "scores": self.scores(community, gtin, agg),
+        }
+
+
+# -- node and identity ---------------------------------------------------------
+
+
+@method("status")
+def _status(b: Backend, p: dict[str, Any]) -> Any:
+    return b.node.status()
+
+
+@method("identity.get")
+def _identity(b: Backend, p: dict[str, Any]) -> Any:
+    b.need_identity()
+    ident = b.node.identity
+    assert ident is not None
+    head = b.store.head(bytes([R.Kind.PROFILE]) + ident.public_key + R.ZERO_ID)
+    profile = head.body if head is not None else None
+    named = isinstance(profile, R.ProfileBody)
+    return {
+        "public_key": ident.public_key.hex(),
+        "fingerprint": ident.fingerprint,
+        "display_name": profile.display_name if isinstance(profile, R.ProfileBody) else "",
+        "about": profile.about if isinstance(profile, R.ProfileBody) else "",
+        "has_profile": named,
+    }
+
+
+@method("profile.set")
+async def _profile(b: Backend, p: dict[str, Any]) -> Any:
+    return await b.publish(R.ProfileBody(R.nfc(p["display_name"]), R.nfc(p["about"])))
+
+
+# -- communities ----------------------------------------------------------------
+
+
+@method("communities.list")
+def _communities(b: Backend, p: dict[str, Any]) -> Any:
+    recs = b.store.by_kind(R.ZERO_ID, R.Kind.COMMUNITY, limit=1000)
+    return {"items": [b.community_view(r) for r in recs]}
+
+
+@method("communities.get")
+def _community(b: Backend, p: dict[str, Any]) -> Any:
+    return b.community_view(b.get_record(p["id"], R.Kind.COMMUNITY))
+
+
+@method("communities.create")
+async def _community_create(b: Backend, p: dict[str, Any]) -> Any:
+    body = R.CommunityBody(
+        R.nfc(p["name"]),
+        R.nfc(p["description"]),
+        tuple(R.nfc(v) for v in p["values"]),
+        tuple(R.nfc(c) for c in p["criteria"]),
+        p["pow_bits"],
+    )
+    out = await b.publish(body)
+    await b.node.join(_b(out["id"]))
+    return out
+
+
+@method("communities.join")
+async def _join(b: Backend, p: dict[str, Any]) -> Any:
+    await b.node.join(_b(p["id"]))
+    return {"id": p["id"], "joined": True}
+
+
+@method("communities.leave")
+async def _leave(b: Backend, p: dict[str, Any]) -> Any:
+    await b.node.leave(_b(p["id"]))
+    return {"id": p["id"], "joined": False}
+
+
+# -- products and ratings ---------------------------------------------------------
+
+
+@method("products.search")
+def _search(b: Backend, p: dict[str, Any]) -> Any:
+    query: str = p["query"].strip()
+    scopes = [_b(p["community"])] if p.get("community") else b.node.joined()
+    limit: int = p["limit"]
+    found: dict[tuple[bytes, str], dict[str, Any]] = {}
+    digits = query.isdigit() and R.gtin_valid(query)
+    needle = query.casefold()
+    for scope in scopes:
+        if digits:
+            if b.store.product_records(scope, query, R.Kind.PRODUCT, limit=1) or (
+                b.store.product_aggregate(scope, query).count
+            ):
+                found[(scope, R.gtin14(query))] = b.product_info(scope, query)
+            continue
+        for rec in b.store.by_kind(scope, R.Kind.PRODUCT, limit=100_000):
+            body = rec.body
+            assert isinstance(body, R.ProductBody)
+            key = (scope, R.gtin14(body.gtin))
+            if key in found:
+                continue
+            if needle in body.name.casefold() or needle in body.brand.casefold():
+                found[key] = b.product_info(scope, body.gtin)
+                if len(found) >= limit:
+                    break
+        if len(found) >= limit:
+            break
+    return {"items": list(found.values())[:limit]}
+
+
+@method("products.get")
+def _product(b: Backend, p: dict[str, Any]) -> Any:
+    community = _b(p["community"])
+    b.charter(p["community"])
+    info = b.product_info(community, p["gtin"])
+    descs = b.store.product_records(community, p["gtin"], R.Kind.PRODUCT, limit=20)
+    info["descriptions"] = [record_view(r) for r in descs]
+    info["my_rating"] = None
+    if b.node.identity is not None:
+        key = bytes([R.Kind.RATING]) + b.node.identity.public_key + community
+        mine = b.store.head(key + R.gtin14(p["gtin"]).encode())
+        if mine is not None:
+            info["my_rating"] = _rating_view(mine, b.node.trust_view(community))
+    return info
+
+
+@method("products.ranked")
+def _ranked(b: Backend, p: dict[str, Any]) -> Any:
+    community = _b(p["community"])
+    after = None
+    if p.get("cursor"):
+        try:
+            after = community + bytes.fromhex(p["cursor"])
+        except ValueError:
+            raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out") from None
+    limit: int = p["limit"]
+    ranked = b.store.ranked_products(community, after=after, limit=limit)
+    out = [b.product_info(community, gtin, agg) for gtin, agg in ranked]
+    if p["trusted"]:
+        out.sort(key=lambda x: -(x["scores"]["trusted"]["overall"] or 0.0))
+    cursor = None
+    if len(ranked) == limit:
+        from cercle.storage import layout as L
+
+        gtin, agg = ranked[-1]
+        mean_milli = max(0, min(5000, round(agg.mean * 1000)))
+        cursor = L.rank_key(community, gtin.encode(), mean_milli, agg.count)[32:].hex()
+    return {"items": out, "cursor": cursor}
+
+
+@method("products.put")
+async def _product_put(b: Backend, p: dict[str, Any]) -> Any:
+    b.charter(p["community"])
+    body = R.ProductBody(
+        p["gtin"], R.nfc(p["name"]), R.nfc(p["brand"]), tuple(R.nfc(x) for x in p["labels"])
+    )
+    return await b.publish(body, _b(p["community"]))
+
+
+@method("ratings.list")
+def _ratings(b: Backend, p: dict[str, Any]) -> Any:
+    community = _b(p["community"])
+    after = _b(p["cursor"]) if p.get("cursor") else None
+    if after is not None and len(after) != 32:
+        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
+    limit: int = p["limit"]
+    recs = b.store.product_records(community, p["gtin"], R.Kind.RATING, after=after, limit=limit)
+    view = b.node.trust_view(community)
+    return {
+        "items": [_rating_view(r, view) for r in recs],
+        "cursor": recs[-1].id.hex() if len(recs) == limit else None,
+    }
+
+
+@method("ratings.put")
+async def _rate(b: Backend, p: dict[str, Any]) -> Any:
+    charter = b.charter(p["community"])
+    scores = tuple(p["scores"])
+    if len(scores) != len(charter.criteria):
+        raise A.ApiError(
+            A.BAD_PARAMS,
+            f"scores: this community rates {len(charter.criteria)} criteria "
+            f"({', '.join(charter.criteria)}), got {len(scores)} scores",
+        )
+    body = R.RatingBody(p["gtin"], scores, R.nfc(p["text"]))
+    return await b.publish(body, _b(p["community"]))
+
+
+# -- petitions ----------------------------------------------------------------------
+
+
+def _rating_view(rec: R.Record, view: T.TrustView | None) -> dict[str, Any]:
+    """Rating: id, author, fingerprint, created_ms, scores, text, trusted, distance."""
+    body = rec.body
+    assert isinstance(body, R.RatingBody)
+    out = record_view(rec)
+    out.update(
+        scores=list(body.scores),
+        text=body.text,
+        gtin=R.gtin14(body.gtin),
+        trusted=bool(view and view.is_trusted(rec.author)),
+        distance=view.distance(rec.author) if view else None,
+    )
+    return out
+
+
+def _petition_view(b: Backend, rec: R.Record) -> dict[str, Any]:
+    """Petition: its fields, signature counts (all and trusted) and whether we signed."""
+    body = rec.body
+    assert isinstance(body, R.PetitionBody)
+    out = record_view(rec)
+    out.update(
+        title=body.title,
+        text=body.text,
+        target=body.target,
+        goal=body.goal,
+        deadline_ms=body.deadline_ms,
+        signatures=b.signature_counts(rec),
+        signed=False,
+    )
+    if b.node.identity is not None:
+        key = bytes([R.Kind.SIGNATURE]) + b.node.identity.public_key + rec.scope + rec.id
+        out["signed"] = b.store.head(key) is not None
+    return out
+
+
+@method("petitions.list")
+def _petitions(b: Backend, p: dict[str, Any]) -> Any:
+    limit: int = p["limit"]
+    recs = b.store.by_kind(
+        _b(p["community"]), R.Kind.PETITION, before=_parse_time_cursor(p.get("cursor")), limit=limit
+    )
+    return {"items": [_petition_view(b, r) for r in recs], "cursor": _page(recs, limit)}
+
+
+@method("petitions.get")
+def _petition(b: Backend, p: dict[str, Any]) -> Any:
+    return _petition_view(b, b.get_record(p["id"], R.Kind.PETITION))
+
+
+@method("petitions.create")
+async def _petition_create(b: Backend, p: dict[str, Any]) -> Any:
+    b.charter(p["community"])
+    body = R.PetitionBody(
+        R.nfc(p["title"]), R.nfc(p["text"]), R.nfc(p["target"]), p["goal"], p["deadline_ms"]
+    )
+    if body.deadline_ms <= b.node.now_ms():
+        raise A.ApiError(A.BAD_PARAMS, "deadline_ms: the deadline must be in the future")
+    return await b.publish(body, _b(p["community"]))
+
+
+@method("petitions.sign")
+async def _sign(b: Backend, p: dict[str, Any]) -> Any:
+    pet = b.get_record(p["id"], R.Kind.PETITION)
+    assert isinstance(pet.body, R.PetitionBody)
+    if b.node.now_ms() > pet.body.deadline_ms:
+        raise A.ApiError(A.REJECTED, "this petition's deadline has passed", reason="late_signature")
+    return await b.publish(R.SignatureBody(pet.id), pet.community)
+
+
+@method("petitions.signatures")
+def _signatures(b: Backend, p: dict[str, Any]) -> Any:
+    limit: int = p["limit"]
+    after = _parse_time_cursor(p.get("cursor"))
+    pet = b.get_record(p["id"], R.Kind.PETITION)
+    recs = b.store.signatures(pet.id, after=after, limit=limit)
+    view = b.node.trust_view(pet.community)
+    items = [
+        {
+            "id": r.id.hex(),
+            "author": r.author.hex(),
+            "fingerprint": record_view(r)["fingerprint"],
+            "created_ms": r.created_ms,
+            "trusted": bool(view and view.is_trusted(r.author)),
+            "distance": view.distance(r.author) if view else None,
+        }
+        for r in recs
+    ]
+    return {"items": items, "cursor": _page(recs, limit)}
+
+
+# -- records, feed, vouches, peers ------------------------------------------------------
+
+
+@method("records.get")
+def _record(b: Backend, p: dict[str, Any]) -> Any:
+    return record_view(b.get_record(p["id"]))
+
+
+@method("records.retract")
+async def _retract(b: Backend, p: dict[str, Any]) -> Any:
+    b.need_identity()
+    target = b.get_record(p["id"])
+    assert b.node.identity is not None
+    if target.author != b.node.identity.public_key:
+        raise A.ApiError(A.REJECTED, "you can only retract your own records", reason="not_author")
+    if target.kind is R.Kind.RETRACT:
+        raise A.ApiError(A.BAD_PARAMS, "id: a retraction cannot be retracted")
+    return await b.publish(R.RetractBody(target.id), target.community)
+
+
+@method("feed")
+def _feed(b: Backend, p: dict[str, Any]) -> Any:
+    limit: int = p["limit"]
+    recs = b.store.feed(_b(p["community"]), before=_parse_time_cursor(p.get("cursor")), limit=limit)
+    return {"items": [record_view(r) for r in recs], "cursor": _page(recs, limit)}
+
+
+@method("vouch")
+async def _vouch(b: Backend, p: dict[str, Any]) -> Any:
+    b.need_identity()
+    subject = _b(p["subject"])
+    assert b.node.identity is not None
+    if subject == b.node.identity.public_key:
+        raise A.ApiError(A.BAD_PARAMS, "subject: you cannot vouch for yourself")
+    community = _b(p["community"]) if p.get("community") else None
+    return await b.publish(R.VouchBody(subject, p["trust"]), community)
+
+
+@method("vouches.list")
+def _vouches(b: Backend, p: dict[str, Any]) -> Any:
+    if p.get("author"):
+        author = _b(p["author"])
+    else:
+        b.need_identity()
+        assert b.node.identity is not None
+        author = b.node.identity.public_key
+    recs = [r for r in b.store.by_author(author, limit=5000) if r.kind is R.Kind.VOUCH]
+    items = []
+    for r in recs:
+        assert isinstance(r.body, R.VouchBody)
+        items.append(
+            {
+                "id": r.id.hex(),
+                "author": r.author.hex(),
+                "subject": r.body.subject.hex(),
+                "trust": r.body.trust,
+                "community": r.community.hex() if r.community else None,
+                "created_ms": r.created_ms,
+            }
+        )
+    return {"items": items}
+
+
+@method("peers.list")
+def _peers(b: Backend, p: dict[str, Any]) -> Any:
+    assert b.node.net is not None
+    return {
+        "items": [
+            {"peer_id": x.peer_id, "addrs": list(x.addrs), "connected_since": x.connected_since}
+            for x in b.node.net.peers()
+        ]
+    }
+
+
+@method("peers.connect")
+async def _connect(b: Backend, p: dict[str, Any]) -> Any:
+    assert b.node.net is not None
+    if "/p2p/" not in p["addr"]:
+        raise A.ApiError(A.BAD_PARAMS, "addr: a multiaddr ending in /p2p/PEER_ID is needed")
+    try:
+        peer_id = await b.node.net.connect(p["addr"])
+    except Exception as exc:
+        raise A.ApiError(A.UNAVAILABLE, f"cannot connect to {p['addr']}: {exc}") from None
+    return {"peer_id": peer_id}

@@ -1,0 +1,95 @@
+"""Node configuration: a small TOML file in the data directory, plus flags.
+
+Why TOML and a dataclass: people edit this file by hand on servers, so it must
+read well and every mistake must be reported with the key that is wrong,
+never as a traceback.  Flags override the file; the file overrides defaults.
+
+Example ``config.toml``::
+
+    listen = ["/ip4/0.0.0.0/tcp/7490"]
+    bootstrap = ["/ip4/203.0.113.5/tcp/7490/p2p/12D3Koo..."]
+    mdns = true
+    sync_interval_s = 60
+
+    [relay]
+    communities = []          # empty: host every community heard of
+    metrics = "127.0.0.1:9464"
+    max_records_per_s = 50    # per peer, gossip
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration file or a flag is wrong; the message names what and where."""
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/0",)
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    sync_interval_s: float = 60.0
+    relay_communities: tuple[str, ...] = ()
+    metrics: str | None = None  # "host:port" for the Prometheus endpoint (relay)
+    max_records_per_s: float = 50.0  # per peer, gossip (relay)
+    api: bool = True
+
+    def with_overrides(self, **kw: Any) -> Config:
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+_TOP = {
+    "listen": (list, "listen"),
+    "bootstrap": (list, "bootstrap"),
+    "mdns": (bool, "mdns"),
+    "sync_interval_s": ((int, float), "sync_interval_s"),
+}
+_RELAY = {
+    "communities": (list, "relay_communities"),
+    "metrics": (str, "metrics"),
+    "max_records_per_s": ((int, float), "max_records_per_s"),
+}
+
+
+def _take(table: dict[str, Any], spec: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+    for key, value in table.items():
+        if key not in spec:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        typ, name = spec[key]
+        if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
+            raise ConfigError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: {key!r} must be a list of strings")
+            value = tuple(value)
+        out[name] = value
+
+
+def load_config(path: Path) -> Config:
+    """Read ``path`` (missing file: defaults).  Raises :class:`ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    values: dict[str, Any] = {}
+    relay = data.pop("relay", {})
+    if not isinstance(relay, dict):
+        raise ConfigError(f"{path}: [relay] must be a table")
+    _take(data, _TOP, str(path), values)
+    _take(relay, _RELAY, f"{path} [relay]", values)
+    cfg = Config(**values)
+    if cfg.sync_interval_s <= 0:
+        raise ConfigError(f"{path}: sync_interval_s must be positive")
+    return cfg
