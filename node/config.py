@@ -8,6 +8,7 @@ Example ``config.toml``::
 
     listen = ["/ip4/0.0.0.0/tcp/7490"]
     bootstrap = ["/ip4/203.0.113.5/tcp/7490/p2p/12D3Koo..."]
+    relays = ["/ip4/203.0.113.5/tcp/7490/p2p/12D3Koo..."]  # reserve a circuit slot
     mdns = true
     sync_interval_s = 60
 
@@ -33,6 +34,7 @@ class ConfigError(Exception):
 class Config:
     listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/0",)
     bootstrap: tuple[str, ...] = ()
+    relays: tuple[str, ...] = ()  # circuit relays to reserve a slot on (behind NAT)
     mdns: bool = False
     sync_interval_s: float = 60.0
     relay_communities: tuple[str, ...] = ()
@@ -47,6 +49,7 @@ class Config:
 _TOP = {
     "listen": (list, "listen"),
     "bootstrap": (list, "bootstrap"),
+    "relays": (list, "relays"),
     "mdns": (bool, "mdns"),
     "sync_interval_s": ((int, float), "sync_interval_s"),
 }

@@ -64,6 +64,7 @@ def _config(args: argparse.Namespace, datadir: DataDir) -> Config:
         listen=tuple(args.listen) if args.listen else None,
         bootstrap=tuple(cfg.bootstrap) + tuple(args.bootstrap or ()) if args.bootstrap else None,
         mdns=True if getattr(args, "mdns", False) else None,
+        relays=tuple(cfg.relays) + tuple(args.relay) if getattr(args, "relay", None) else None,
         metrics=getattr(args, "metrics", None),
         relay_communities=tuple(args.community) if getattr(args, "community", None) else None,
     )
@@ -125,6 +126,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("node", help="run your personal node in the foreground")
     _common(p)
+    p.add_argument(
+        "--relay", action="append", metavar="MULTIADDR", help="reserve a circuit on this relay"
+    )
     p.set_defaults(func=_node)
     r = subparsers.add_parser("relay", help="run a community relay (no author key needed)")
     _common(r)

@@ -134,6 +134,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self.started = trio.Event()
         self.trust = TrustGraph()
+        self.circuit_addrs: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,6 +156,10 @@ class Node:
                 on_peer=self._on_peer,
             )
             self.net.set_stream_handler(D.PROTOCOL_ID, self._serve_sync)
+            if self.config.mdns:
+                self.net.enable_mdns()
+            if self.relay:
+                self.net.enable_relay_hop()
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.net.serve)
@@ -165,6 +170,8 @@ class Node:
                 nursery.start_soon(self._sync_loop)
                 nursery.start_soon(self._periodic_sync_loop)
                 nursery.start_soon(self._bootstrap_loop)
+                for relay_addr in self.config.relays:
+                    nursery.start_soon(self._reserve_loop, relay_addr)
                 if self.config.api:
                     from cercle.node.api import serve_api
                     from cercle.node.backend import Backend
@@ -550,6 +557,25 @@ class Node:
                     log.warning("cannot save peers: %s", exc)
             await trio.sleep(1.0 if not self.net.peers() else 10.0)
 
+    async def _reserve_loop(self, relay_addr: str) -> None:
+        """Keeps a circuit-relay reservation on ``relay_addr`` (for nodes behind NAT)."""
+        assert self.net is not None
+        delay = 1.0
+        while True:
+            try:
+                with trio.fail_after(20):
+                    addr = await self.net.reserve_on(relay_addr)
+                self.circuit_addrs[relay_addr] = addr
+                self.counters["relay.reserved"] += 1
+                delay = 1.0
+                await trio.sleep(600)  # renew well before the relay's reservation expires
+            except Exception as exc:
+                self.circuit_addrs.pop(relay_addr, None)
+                self.counters["relay.reserve_failed"] += 1
+                log.info("reservation on %s failed: %s", relay_addr, exc)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 300.0)
+
     # ------------------------------------------------------------------ status
 
     def status(self) -> dict[str, Any]:
@@ -561,6 +587,7 @@ class Node:
             "mode": "relay" if self.relay else "personal",
             "peer_id": self.net.peer_id,
             "listen": self.net.listen_addrs,
+            "circuit": sorted(self.circuit_addrs.values()),
             "author": self.identity.public_key.hex() if self.identity else None,
             "fingerprint": self.identity.fingerprint if self.identity else None,
             "peers": len(self.net.peers()),

@@ -203,3 +203,22 @@ async def test_relay_connects_nodes_that_never_meet(tmp_path: Path) -> None:
             await c.join(comm.id)
             await link(c, relay)
             await until(lambda: ids(c, comm.id) == ids(relay, comm.id))
+
+
+async def test_circuit_relay_reaches_a_node_that_cannot_be_dialled(tmp_path: Path) -> None:
+    relay = make_node(tmp_path, "relay", relay=True)
+    hidden = make_node(tmp_path, "hidden")  # as if behind NAT: only reachable via the relay
+    outside = make_node(tmp_path, "outside")
+    async with running(relay, outside):
+        assert relay.net is not None
+        hidden.config = Config(
+            listen=LOOPBACK, sync_interval_s=3600, api=False, relays=(relay.net.listen_addrs[0],)
+        )
+        async with running(hidden):
+            await until(lambda: bool(hidden.circuit_addrs))
+            circuit = next(iter(hidden.circuit_addrs.values()))
+            assert "/p2p-circuit/" in circuit
+            comm = await new_community(hidden)
+            assert outside.net is not None
+            await outside.net.connect(circuit)  # dials through the relay
+            await until(lambda: has(outside, comm.id))
