@@ -99,6 +99,14 @@ class Backend:
             raise A.ApiError(A.NOT_FOUND, f"no {what} {hex_id[:16]}… on this node")
         return rec
 
+    def visible(
+        self, recs: list[R.Record], view: T.TrustView | None, unvetted: bool
+    ) -> list[R.Record]:
+        mod = self.node.moderation
+        if mod is None:
+            return recs
+        return [r for r in recs if mod.visible(r, view, unvetted=unvetted)]
+
     def charter(self, hex_id: str) -> R.CommunityBody:
         body = self.get_record(hex_id, R.Kind.COMMUNITY).body
         assert isinstance(body, R.CommunityBody)
@@ -368,7 +376,7 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
     recs = b.store.product_records(community, p["gtin"], R.Kind.RATING, after=after, limit=limit)
     view = b.node.trust_view(community)
     return {
-        "items": [_rating_view(r, view) for r in recs],
+        "items": [_rating_view(r, view) for r in b.visible(recs, view, p["unvetted"])],
         "cursor": recs[-1].id.hex() if len(recs) == limit else None,
     }
 
@@ -466,6 +474,7 @@ def _signatures(b: Backend, p: dict[str, Any]) -> Any:
     pet = b.get_record(p["id"], R.Kind.PETITION)
     recs = b.store.signatures(pet.id, after=after, limit=limit)
     view = b.node.trust_view(pet.community)
+    recs_shown = b.visible(recs, view, p["unvetted"])
     items = [
         {
             "id": r.id.hex(),
@@ -475,8 +484,9 @@ def _signatures(b: Backend, p: dict[str, Any]) -> Any:
             "trusted": bool(view and view.is_trusted(r.author)),
             "distance": view.distance(r.author) if view else None,
         }
-        for r in recs
+        for r in recs_shown
     ]
+    items.sort(key=lambda x: not x["trusted"])  # trusted signers first, stable in time
     return {"items": items, "cursor": _page(recs, limit)}
 
 
@@ -503,8 +513,10 @@ async def _retract(b: Backend, p: dict[str, Any]) -> Any:
 @method("feed")
 def _feed(b: Backend, p: dict[str, Any]) -> Any:
     limit: int = p["limit"]
-    recs = b.store.feed(_b(p["community"]), before=_parse_time_cursor(p.get("cursor")), limit=limit)
-    return {"items": [record_view(r) for r in recs], "cursor": _page(recs, limit)}
+    community = _b(p["community"])
+    recs = b.store.feed(community, before=_parse_time_cursor(p.get("cursor")), limit=limit)
+    shown = b.visible(recs, b.node.trust_view(community), p["unvetted"])
+    return {"items": [record_view(r) for r in shown], "cursor": _page(recs, limit)}
 
 
 @method("vouch")
@@ -564,3 +576,33 @@ async def _connect(b: Backend, p: dict[str, Any]) -> Any:
     except Exception as exc:
         raise A.ApiError(A.UNAVAILABLE, f"cannot connect to {p['addr']}: {exc}") from None
     return {"peer_id": peer_id}
+
+
+# -- moderation and bundles ------------------------------------------------------------
+
+
+@method("moderation.list")
+def _moderation(b: Backend, p: dict[str, Any]) -> Any:
+    assert b.node.moderation is not None
+    return b.node.moderation.as_dict()
+
+
+@method("moderation.set")
+def _moderate(b: Backend, p: dict[str, Any]) -> Any:
+    mod = b.node.moderation
+    assert mod is not None
+    target = _b(p["target"])
+    ident = b.node.identity
+    if p["action"] != "hide" and ident is not None and target == ident.public_key:
+        raise A.ApiError(A.BAD_PARAMS, "target: you cannot mute or block yourself")
+    mod.set(p["action"], target, p["on"])
+    return mod.as_dict()
+
+
+@method("communities.set_min_trust")
+def _min_trust(b: Backend, p: dict[str, Any]) -> Any:
+    mod = b.node.moderation
+    assert mod is not None
+    b.charter(p["id"])
+    mod.set_floor(_b(p["id"]), p.get("max_distance"))
+    return {"id": p["id"], "max_distance": p.get("max_distance")}

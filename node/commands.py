@@ -130,7 +130,7 @@ def _peers(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 def _show_peers(result: Any, args: argparse.Namespace) -> None:
-    print_table(_items(result), ("peer_id", "addrs", "direction"), "No peers connected.")
+    print_table(_items(result), ("peer_id", "addrs", "connected_since"), "No peers connected.")
 
 
 # -- communities ----------------------------------------------------------------
@@ -279,6 +279,64 @@ def _vouch(args: argparse.Namespace, c: ApiClient) -> Any:
     return c.call("vouch", subject=args.key, trust=not args.distrust, community=args.community)
 
 
+def _moderate(action: str) -> Command:
+    def run(args: argparse.Namespace, c: ApiClient) -> Any:
+        return c.call("moderation.set", target=args.target, action=action, on=not args.undo)
+
+    return run
+
+
+def _moderation_list(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call("moderation.list")
+
+
+def _min_trust(args: argparse.Namespace, c: ApiClient) -> Any:
+    distance = None if args.off else args.max_distance
+    if distance is None and not args.off:
+        raise UsageError("give a distance 0..3 (0: only me, 1: people I vouch for…) or --off")
+    return c.call("communities.set_min_trust", id=args.id, max_distance=distance)
+
+
+# -- products with their trusted scores ---------------------------------------------
+
+
+def _products(args: argparse.Namespace, c: ApiClient) -> Any:
+    return c.call(
+        "products.ranked", community=args.community, trusted=args.trusted, limit=args.limit
+    )
+
+
+def _score_line(product: dict[str, Any]) -> str:
+    scores = product.get("scores") or {}
+    everyone = scores.get("all") or {}
+    trusted = scores.get("trusted") or {}
+
+    def fmt(agg: dict[str, Any]) -> str:
+        overall = agg.get("overall")
+        return f"{overall:.1f} ({agg.get('count', 0)})" if overall is not None else "–"
+
+    return f"all {fmt(everyone)} · trusted {fmt(trusted)}"
+
+
+def _show_products(result: Any, args: argparse.Namespace) -> None:
+    rows = [
+        {"gtin": p.get("gtin"), "name": p.get("name"), "scores": _score_line(p)}
+        for p in _items(result)
+    ]
+    print_table(rows, ("gtin", "name", "scores"), "No rated products yet.")
+
+
+def _product_show(args: argparse.Namespace, c: ApiClient) -> Any:
+    _check_gtin(args.gtin)
+    return c.call("products.get", community=args.community, gtin=args.gtin)
+
+
+def _show_product(result: Any, args: argparse.Namespace) -> None:
+    print_fields(result, ("gtin", "name", "brand", "labels"))
+    print(f"scores       {_score_line(result)}")
+    print(f"why          {(result.get('scores') or {}).get('reason', '')}")
+
+
 # -- registration ---------------------------------------------------------------
 
 
@@ -341,6 +399,11 @@ def register(subparsers: Subparsers) -> None:
     p = _add(sub, "join", "follow a community", _community_join, _created("Joined community"))
     p.add_argument("id", metavar="ID")
     _add(sub, "list", "list known communities", _community_list, _show_communities)
+    p = _add(sub, "min-trust", "show only authors within a trust distance by default",
+             _min_trust, _fields("id", "max_distance"))  # fmt: skip
+    p.add_argument("id", metavar="ID")
+    p.add_argument("max_distance", type=int, nargs="?", default=None, metavar="N")
+    p.add_argument("--off", action="store_true", help="show everyone again")
 
     p = _add(subparsers, "rate", "rate a product in a community", _rate, _created("Rated"))
     p.add_argument("gtin", metavar="GTIN")
@@ -385,3 +448,24 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("key", metavar="KEY", help="the author's public key (hex)")
     p.add_argument("--distrust", action="store_true", help="distrust instead of trust")
     p.add_argument("--community", default=None, metavar="ID", help="only within this community")
+
+    for action, what in (("mute", "hide an author's records on this node"),
+                         ("block", "hide an author and cut them out of your trust network"),
+                         ("hide", "hide one record on this node")):  # fmt: skip
+        p = _add(subparsers, action, what + " (local, never published)", _moderate(action),
+                 _fields("muted", "blocked", "hidden"))  # fmt: skip
+        p.add_argument("target", metavar="ID" if action == "hide" else "KEY")
+        p.add_argument("--undo", action="store_true", help="undo it")
+    _add(subparsers, "moderation", "show local moderation settings", _moderation_list,
+         _fields("muted", "blocked", "hidden", "min_trust"))  # fmt: skip
+
+    p = _add(subparsers, "products", "a community's products, best rated first", _products,
+             _show_products)  # fmt: skip
+    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--trusted", action="store_true", help="rank by people you trust")
+    p.add_argument("--limit", type=int, default=50)
+    sub_show = _group(subparsers, "show", "show one product or petition")
+    p = _add(sub_show, "product", "a product with all and trusted scores", _product_show,
+             _show_product)  # fmt: skip
+    p.add_argument("gtin", metavar="GTIN")
+    p.add_argument("--community", required=True, metavar="ID")

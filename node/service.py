@@ -33,6 +33,7 @@ from cercle.node.api import EventHub
 from cercle.node.config import Config
 from cercle.node.datadir import DataDir
 from cercle.node.ingest import Pipeline
+from cercle.node.moderation import Moderation
 from cercle.node.net import Network, PublishRejected, load_or_create_host_key
 from cercle.node.views import record_view
 from cercle.protocol import records as R
@@ -135,6 +136,7 @@ class Node:
         self.started = trio.Event()
         self.trust = TrustGraph()
         self.circuit_addrs: dict[str, str] = {}
+        self.moderation: Moderation | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,6 +149,8 @@ class Node:
         self.pipeline = Pipeline(self.store)
         try:
             await trio.to_thread.run_sync(self._load_trust)
+            me = self.identity.public_key if self.identity else None
+            self.moderation = Moderation(self.store, self.trust, me)
             key = load_or_create_host_key(self.datadir.node_key)
             self.net = Network(
                 key,
@@ -295,6 +299,9 @@ class Node:
                 self.trust.set_edge(gone.author, gone.body.subject, None, gone.community)
         if out.status is Status.STORED and isinstance(rec.body, R.VouchBody):
             self.trust.set_edge(rec.author, rec.body.subject, rec.body.trust, rec.community)
+            mod = self.moderation
+            if mod is not None and rec.body.subject in mod.blocked and rec.community is None:
+                mod.set("block", rec.body.subject, True)  # my local block still wins
 
     def _after_commit(self, rec: R.Record, out: Outcome, source: str) -> None:
         self.counters[f"ingest.{out.status.value}"] += 1

@@ -558,6 +558,9 @@ CURSOR = _opt(Str(MAX_CURSOR_CHARS, 1))
 LIMIT = _opt(Int(LIMIT_MIN, LIMIT_MAX), LIMIT_DEFAULT)
 SCORES = List(Int(SCORE_MIN, SCORE_MAX), 8, 1, unique=False)
 
+UNVETTED = _opt(Bool(), False)  # include authors outside the community's trust floor
+MODERATION_ACTIONS: Final = ("mute", "block", "hide")
+
 METHODS: Final[Mapping[str, Method]] = {
     "status": Method({}, "node version, author, peers and counts"),
     "identity.get": Method({}, "the author's public key, fingerprint and profile"),
@@ -613,7 +616,13 @@ METHODS: Final[Mapping[str, Method]] = {
         "publish a product record",
     ),
     "ratings.list": Method(
-        {"community": _req(HEX32), "gtin": _req(Gtin()), "cursor": CURSOR, "limit": LIMIT},
+        {
+            "community": _req(HEX32),
+            "gtin": _req(Gtin()),
+            "cursor": CURSOR,
+            "limit": LIMIT,
+            "unvetted": UNVETTED,
+        },
         "a product's ratings in a community, newest first",
     ),
     "ratings.put": Method(
@@ -643,12 +652,16 @@ METHODS: Final[Mapping[str, Method]] = {
     ),
     "petitions.sign": Method({"id": _req(HEX32)}, "publish the author's signature"),
     "petitions.signatures": Method(
-        {"id": _req(HEX32), "cursor": CURSOR, "limit": LIMIT}, "a petition's signatures"
+        {"id": _req(HEX32), "cursor": CURSOR, "limit": LIMIT, "unvetted": UNVETTED},
+        "a petition's signatures",
+    ),
+    "petitions.export": Method(
+        {"id": _req(HEX32)}, "a self-verifying bundle: the petition and all its signatures"
     ),
     "records.get": Method({"id": _req(HEX32)}, "any record by id, decoded"),
     "records.retract": Method({"id": _req(HEX32)}, "publish a retraction of an own record"),
     "feed": Method(
-        {"community": _req(HEX32), "cursor": CURSOR, "limit": LIMIT},
+        {"community": _req(HEX32), "cursor": CURSOR, "limit": LIMIT, "unvetted": UNVETTED},
         "a community's records, newest first",
     ),
     "vouch": Method(
@@ -656,6 +669,19 @@ METHODS: Final[Mapping[str, Method]] = {
         "publish (or replace) a vouch for or against another author",
     ),
     "vouches.list": Method({"author": _opt(HEX32)}, "vouches by an author (default: ours)"),
+    "moderation.list": Method({}, "muted and blocked authors, hidden records, trust floors"),
+    "moderation.set": Method(
+        {
+            "target": _req(HEX32),
+            "action": _req(Choice(MODERATION_ACTIONS)),
+            "on": _opt(Bool(), True),
+        },
+        "mute/block an author or hide a record, on this node only (never published)",
+    ),
+    "communities.set_min_trust": Method(
+        {"id": _req(HEX32), "max_distance": _opt(Int(0, 3), None)},
+        "show only authors within this trust distance by default (nil: everyone)",
+    ),
     "peers.list": Method({}, "connected peers"),
     "peers.connect": Method({"addr": _req(Str(MAX_ADDR_CHARS, 1))}, "dial a multiaddr"),
     "subscribe": Method(

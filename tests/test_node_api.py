@@ -156,3 +156,83 @@ async def test_rejected_record_reports_its_reason(node: Node) -> None:
     assert exc.value.code == "rejected" and exc.value.reason == "not_author"
     assert node.store is not None and node.store.has(someone_else.id)
     assert someone_else.kind == R.Kind.RATING
+
+
+async def _community(node: Node) -> str:
+    comm = await call(node, "communities.create", name="Kosher", description="",
+                      values=["kosher"], criteria=["taste", "kashrut"])  # fmt: skip
+    return str(comm["id"])
+
+
+async def test_sybils_add_nothing_to_trusted_scores(
+    node: Node, capsys: pytest.CaptureFixture[str]
+) -> None:
+    comm = await _community(node)
+    cid = bytes.fromhex(comm)
+    gtin = F.gtin(77)
+    friend = 1
+    await call(node, "vouch", subject=F.pub(friend).hex(), trust=True)
+    now = node.now_ms()
+    honest = F.rating(friend, cid, 77, (2, 2), t=now)
+    # 40 sybil keys praise the product and vouch for each other; nobody I trust vouches them.
+    sybils = [F.rating(100 + i, cid, 77, (5, 5), t=now) for i in range(40)]
+    web = [F.vouch(100 + i, 100 + (i + 1) % 40, t=now) for i in range(40)]
+    await node.submit(records=[honest, *sybils, *web], source="test")
+    product = await call(node, "products.get", community=comm, gtin=gtin)
+    assert product["scores"]["all"]["count"] == 41
+    assert product["scores"]["all"]["overall"] > 4.8
+    assert product["scores"]["trusted"]["count"] == 1
+    assert product["scores"]["trusted"]["overall"] == 2.0
+    assert product["scores"]["reason"] == "rated 2.0 by 1 person you trust"
+    code, ranked = await cli(node, "products", "--community", comm, "--trusted", capsys=capsys)
+    assert code == 0 and ranked["items"][0]["scores"]["trusted"]["count"] == 1
+    code = await trio.to_thread.run_sync(
+        main, ["--data-dir", str(node.datadir.root), "show", "product", gtin, "--community", comm]
+    )
+    assert code == 0 and "trusted 2.0 (1)" in capsys.readouterr().out
+
+
+async def test_local_moderation_hides_and_cuts_without_publishing(node: Node) -> None:
+    comm = await _community(node)
+    cid = bytes.fromhex(comm)
+    now = node.now_ms()
+    troll, stranger = 5, 6
+    await call(node, "vouch", subject=F.pub(troll).hex(), trust=True)
+    rt = F.rating(troll, cid, 1, (1, 1), t=now)
+    rs = F.rating(stranger, cid, 1, (3, 3), t=now + 1)
+    await node.submit(records=[rt, rs], source="test")
+    assert node.store is not None
+    before = node.store.count()
+
+    def shown(result: Any) -> set[str]:
+        return {item["id"] for item in result["items"]}
+
+    feed = await call(node, "feed", community=comm)
+    assert {rt.id.hex(), rs.id.hex()} <= shown(feed)
+    await call(node, "moderation.set", target=F.pub(troll).hex(), action="mute")
+    assert rt.id.hex() not in shown(await call(node, "feed", community=comm))
+    await call(node, "moderation.set", target=F.pub(troll).hex(), action="mute", on=False)
+    assert rt.id.hex() in shown(await call(node, "feed", community=comm))
+
+    # Blocking cuts the author out of my trust network (a local distrust).
+    assert node.trust_view(cid).is_trusted(F.pub(troll))  # type: ignore[union-attr]
+    await call(node, "moderation.set", target=F.pub(troll).hex(), action="block")
+    assert not node.trust_view(cid).is_trusted(F.pub(troll))  # type: ignore[union-attr]
+    product = await call(node, "products.get", community=comm, gtin=F.gtin(1))
+    assert product["scores"]["trusted"]["count"] == 0
+    await call(node, "moderation.set", target=F.pub(troll).hex(), action="block", on=False)
+    assert node.trust_view(cid).is_trusted(F.pub(troll))  # type: ignore[union-attr]
+
+    await call(node, "moderation.set", target=rs.id.hex(), action="hide")
+    assert rs.id.hex() not in shown(await call(node, "feed", community=comm))
+    await call(node, "moderation.set", target=rs.id.hex(), action="hide", on=False)
+
+    # A trust floor: by default only authors within distance 1; "unvetted" shows all.
+    await call(node, "communities.set_min_trust", id=comm, max_distance=1)
+    ids = shown(await call(node, "feed", community=comm))
+    assert rt.id.hex() in ids and rs.id.hex() not in ids
+    assert rs.id.hex() in shown(await call(node, "feed", community=comm, unvetted=True))
+    listed = await call(node, "moderation.list")
+    assert listed["min_trust"] == {comm: 1}
+    # Nothing was published or stored by moderating.
+    assert node.store.count() == before
