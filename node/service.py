@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -259,8 +260,11 @@ class Node:
                             sub.rejected.append(c.rejected)
                             self._count_reject(c.rejected.reason)
             batch = [r for sub in subs for r in sub.records]
+            exempt = self._pow_exemptions(batch)
             try:
-                outcomes = await trio.to_thread.run_sync(store.ingest, batch)
+                outcomes = await trio.to_thread.run_sync(
+                    functools.partial(store.ingest, batch, pow_exempt=_member_of(exempt))
+                )
             except Exception:
                 log.exception("committing a batch of %d records failed", len(batch))
                 outcomes = [Outcome(Status.REJECTED, None, "storage error")] * len(batch)
@@ -302,6 +306,31 @@ class Node:
             mod = self.moderation
             if mod is not None and rec.body.subject in mod.blocked and rec.community is None:
                 mod.set("block", rec.body.subject, True)  # my local block still wins
+
+    def _pow_exemptions(self, batch: Sequence[R.Record]) -> set[bytes]:
+        """Records whose community asks for proof of work but whose author we trust.
+
+        Decided here, in the trio thread that owns the trust graph, before the
+        batch goes to the writer thread.  A relay has no viewer: it exempts
+        nobody but a community's founder.
+        """
+        assert self.store is not None
+        exempt: set[bytes] = set()
+        charters: dict[bytes, R.Record | None] = {}
+        for rec in batch:
+            if rec.community is None:
+                continue
+            if rec.community not in charters:
+                charters[rec.community] = self.store.get(rec.community)
+            charter = charters[rec.community]
+            if charter is None or not isinstance(charter.body, R.CommunityBody):
+                continue
+            if not charter.body.pow_bits:
+                continue
+            view = self.trust_view(rec.community)
+            if rec.author == charter.author or (view is not None and view.is_trusted(rec.author)):
+                exempt.add(rec.id)
+        return exempt
 
     def _after_commit(self, rec: R.Record, out: Outcome, source: str) -> None:
         self.counters[f"ingest.{out.status.value}"] += 1
@@ -607,6 +636,10 @@ class Node:
             "gossip_latency_p50_ms": lat[len(lat) // 2] if lat else None,
             "sync": list(self.sync_sessions)[-10:],
         }
+
+
+def _member_of(ids: set[bytes]) -> Callable[[R.Record], bool]:
+    return lambda rec: rec.id in ids
 
 
 def topic_of_scope(scope: bytes) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -390,16 +390,20 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def ingest(self, batch: Sequence[R.Record]) -> list[Outcome]:
+    def ingest(
+        self, batch: Sequence[R.Record], *, pow_exempt: Callable[[R.Record], bool] | None = None
+    ) -> list[Outcome]:
         """Apply a batch in one write transaction (one fsync); one outcome per record.
 
         Nothing of a batch is visible, or durable, until the whole batch is:
         when this returns, every STORED record has been committed.
+        ``pow_exempt(record)`` says whether a record need not carry the proof
+        of work its community's charter asks for (its author is trusted).
         """
         while True:
             try:
                 with self.env.begin(write=True) as txn:
-                    outcomes = [self._apply(txn, rec) for rec in batch]
+                    outcomes = [self._apply(txn, rec, pow_exempt) for rec in batch]
                 break
             except lmdb.MapFullError:
                 self._grow()
@@ -412,7 +416,9 @@ class Store:
         size = int(self.env.info()["map_size"])
         self.env.set_mapsize(size * 2)
 
-    def _apply(self, txn: Any, rec: R.Record) -> Outcome:
+    def _apply(
+        self, txn: Any, rec: R.Record, pow_exempt: Callable[[R.Record], bool] | None = None
+    ) -> Outcome:
         db = self.db
         if txn.get(rec.id, db=db["records"]) or txn.get(rec.id, db=db["shadow"]):
             return Outcome(Status.DUPLICATE)
@@ -424,7 +430,8 @@ class Store:
             refusal = Rejected(Reason.RETRACTED, "this record was retracted")
         else:
             try:
-                R.check_context(rec, _TxnContext(self, txn))
+                exempt = pow_exempt is not None and pow_exempt(rec)
+                R.check_context(rec, _TxnContext(self, txn), pow_exempt=exempt)
             except Rejected as exc:
                 refusal = exc
         key = R.replace_key(rec)

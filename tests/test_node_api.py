@@ -236,3 +236,22 @@ async def test_local_moderation_hides_and_cuts_without_publishing(node: Node) ->
     assert listed["min_trust"] == {comm: 1}
     # Nothing was published or stored by moderating.
     assert node.store.count() == before
+
+
+async def test_proof_of_work_is_required_of_strangers_only(node: Node) -> None:
+    comm = await call(node, "communities.create", name="Fair trade", description="",
+                      values=["fair"], criteria=["taste"], pow_bits=6)  # fmt: skip
+    cid = bytes.fromhex(comm["id"])
+    friend, stranger = 11, 12
+    await call(node, "vouch", subject=F.pub(friend).hex(), trust=True)
+    now = node.now_ms()
+    lazy = F.rating(stranger, cid, 1, (3,), t=now)
+    worked = F.mine(stranger, R.RatingBody(F.gtin(2), (4,)), bits=6, t=now, comm=cid)
+    trusted = F.rating(friend, cid, 3, (5,), t=now)
+    sub = await node.submit(records=[lazy, worked, trusted], source="test")
+    assert [o.status.value for o in sub.outcomes] == ["rejected", "stored", "stored"]
+    assert sub.outcomes[0].reason is not None and sub.outcomes[0].reason.value == "insufficient_pow"
+    # Our own records carry the work (so relays, which trust nobody, accept them too).
+    mine = await call(node, "ratings.put", community=comm["id"], gtin=F.gtin(4), scores=[4])
+    assert R.leading_zero_bits(bytes.fromhex(mine["id"])) >= 6
+    assert node.rejected["insufficient_pow"] == 1
