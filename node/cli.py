@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cercle.node import commands as api_commands
-from cercle.node import daemon, verify_cmd
+from cercle.node import daemon, demo, launcher, verify_cmd
 from cercle.node.datadir import DATA_DIR_ENV, DataDir
 from cercle.node.keystore import (
     PASSWORD_ENV,
@@ -143,6 +143,8 @@ REGISTRARS: list[Registrar] = [
     api_commands.register,
     daemon.register,
     verify_cmd.register,
+    launcher.register,
+    demo.register,
 ]
 
 
@@ -177,8 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     func: Handler | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help(sys.stderr)  # the TUI will be started here
-        return 2
+        func = launcher.launch  # `cercle` alone: the TUI on the user's node
     try:
         return func(args, DataDir.resolve(args.data_dir))
     except KeystoreError as e:
