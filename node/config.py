@@ -36,6 +36,7 @@ class Config:
     bootstrap: tuple[str, ...] = ()
     relays: tuple[str, ...] = ()  # circuit relays to reserve a slot on (behind NAT)
     mdns: bool = False
+    learn_peers: bool = True  # ask relays for the addresses of their peers, and dial them
     sync_interval_s: float = 60.0
     relay_communities: tuple[str, ...] = ()
     metrics: str | None = None  # "host:port" for the Prometheus endpoint (relay)
@@ -51,6 +52,7 @@ _TOP = {
     "bootstrap": (list, "bootstrap"),
     "relays": (list, "relays"),
     "mdns": (bool, "mdns"),
+    "learn_peers": (bool, "learn_peers"),
     "sync_interval_s": ((int, float), "sync_interval_s"),
 }
 _RELAY = {

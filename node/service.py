@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import trio
 
 from cercle import node as _pkg
@@ -51,6 +52,10 @@ DIRECTORY_TOPIC = "cercle/directory/1"
 TOPIC_PREFIX = "cercle/community/1/"
 JOINED = b"joined:"
 SYNC_SESSION_TIMEOUT_S = 300.0
+PEX_PROTOCOL_ID = "/cercle/peers/1.0.0"
+PEX_MAX_ADDRS = 100
+PEX_MAX_BYTES = 64 * 1024
+PEX_MAX_LEARNED = 200
 WRITER_BATCH = 1000
 INBOX_SIZE = 20_000
 
@@ -138,6 +143,7 @@ class Node:
         self.trust = TrustGraph()
         self.circuit_addrs: dict[str, str] = {}
         self.moderation: Moderation | None = None
+        self.learned: set[str] = set()  # peer addresses learned from relays
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,6 +167,7 @@ class Node:
                 on_peer=self._on_peer,
             )
             self.net.set_stream_handler(D.PROTOCOL_ID, self._serve_sync)
+            self.net.set_stream_handler(PEX_PROTOCOL_ID, self._serve_pex)
             if self.config.mdns:
                 self.net.enable_mdns()
             if self.relay:
@@ -525,6 +532,8 @@ class Node:
 
                 async def run(pid: str = peer_id) -> None:
                     try:
+                        if self.config.learn_peers and not self.relay:
+                            await self.ask_peers(pid)
                         await self.sync_with(pid)
                     finally:
                         busy.discard(pid)
@@ -546,9 +555,53 @@ class Node:
     def known_peers(self) -> list[str]:
         try:
             data = json.loads(self.datadir.peers.read_text(encoding="utf-8"))
-            return [a for a in data.get("addrs", []) if isinstance(a, str)]
+            saved = [a for a in data.get("addrs", []) if isinstance(a, str)]
         except (OSError, ValueError, AttributeError):
-            return []
+            saved = []
+        return list(dict.fromkeys([*saved, *self.learned]))
+
+    async def _serve_pex(self, stream: D.ByteStream, peer_id: str) -> None:
+        """Relays tell who else they know (personal nodes keep their peers private)."""
+        assert self.net is not None
+        addrs: list[str] = []
+        if self.relay:
+            mine = self.net.listen_addrs[0] if self.net.listen_addrs else None
+            for peer in self.net.peers():
+                if peer.peer_id == peer_id:
+                    continue
+                addrs += [_with_peer(a, peer.peer_id) for a in peer.addrs if "/tcp/" in a][:2]
+                if mine is not None:  # reachable through us if it holds a reservation
+                    addrs.append(f"{mine}/p2p-circuit/p2p/{peer.peer_id}")
+        await stream.send_all(msgpack.packb(addrs[:PEX_MAX_ADDRS]))
+
+    async def ask_peers(self, peer_id: str) -> list[str]:
+        """Learn peer addresses from ``peer_id`` (if it is a relay); bad answers are counted."""
+        assert self.net is not None
+        got: list[str] = []
+        with trio.move_on_after(10):
+            try:
+                stream = await self.net.open_stream(peer_id, PEX_PROTOCOL_ID)
+            except Exception:
+                return got
+            try:
+                data = b""
+                while len(data) <= PEX_MAX_BYTES:
+                    chunk = await stream.receive_some(PEX_MAX_BYTES)
+                    if not chunk:
+                        break
+                    data += chunk
+                got = _parse_pex(data)
+            except (ValueError, trio.BrokenResourceError) as exc:
+                self.counters["pex.bad_answers"] += 1
+                log.info("bad peer list from %s: %s", peer_id, exc)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await _aclose(stream)
+        for addr in got:
+            if len(self.learned) < PEX_MAX_LEARNED and not addr.endswith(self.net.peer_id):
+                self.learned.add(addr)
+        self.counters["pex.learned"] += len(got)
+        return got
 
     def remember_peers(self) -> None:
         assert self.net is not None
@@ -636,6 +689,28 @@ class Node:
             "gossip_latency_p50_ms": lat[len(lat) // 2] if lat else None,
             "sync": list(self.sync_sessions)[-10:],
         }
+
+
+def _with_peer(addr: str, peer_id: str) -> str:
+    return addr if "/p2p/" in addr else f"{addr}/p2p/{peer_id}"
+
+
+def _parse_pex(data: bytes) -> list[str]:
+    """A peer list from the wire: a msgpack array of multiaddr strings, else ValueError."""
+    if len(data) > PEX_MAX_BYTES:
+        raise ValueError("peer list too large")
+    try:
+        value = msgpack.unpackb(data, raw=False)
+    except Exception as exc:
+        raise ValueError(f"not msgpack: {exc}") from None
+    if not isinstance(value, list) or len(value) > PEX_MAX_ADDRS:
+        raise ValueError("expected a list of at most 100 addresses")
+    out = []
+    for a in value:
+        if not isinstance(a, str) or not a.startswith("/") or "/p2p/" not in a or len(a) > 300:
+            raise ValueError("an address is not a /…/p2p/ID multiaddr")
+        out.append(a)
+    return out
 
 
 def _member_of(ids: set[bytes]) -> Callable[[R.Record], bool]:

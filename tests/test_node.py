@@ -20,10 +20,10 @@ from tests import factory as F
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 
 
-def make_node(tmp: Path, name: str, *, relay: bool = False) -> Node:
+def make_node(tmp: Path, name: str, *, relay: bool = False, learn: bool = False) -> Node:
     dd = DataDir(tmp / name)
     ident = None if relay else Identity.from_seed(hashlib.sha256(name.encode()).digest())
-    cfg = Config(listen=LOOPBACK, sync_interval_s=3600, api=False)
+    cfg = Config(listen=LOOPBACK, sync_interval_s=3600, api=False, learn_peers=learn)
     return Node(dd, cfg, ident, relay=relay)
 
 
@@ -222,3 +222,31 @@ async def test_circuit_relay_reaches_a_node_that_cannot_be_dialled(tmp_path: Pat
             assert outside.net is not None
             await outside.net.connect(circuit)  # dials through the relay
             await until(lambda: has(outside, comm.id))
+
+
+async def test_nodes_learn_each_other_from_a_relay(tmp_path: Path) -> None:
+    relay = make_node(tmp_path, "relay", relay=True)
+    a, b = make_node(tmp_path, "a", learn=True), make_node(tmp_path, "b", learn=True)
+    async with running(relay, a, b):
+        await link(a, relay)
+        await link(b, relay)
+        assert a.net is not None and b.net is not None
+        # b asks the relay (on connect, and here explicitly) and dials what it learned.
+        await until(lambda: any(x.endswith(a.net.peer_id) for x in b.known_peers()))  # type: ignore[union-attr]
+        await until(lambda: a.net.peer_id in {p.peer_id for p in b.net.peers()})  # type: ignore[union-attr]
+        # A personal node shares nothing.
+        assert await relay.ask_peers(a.net.peer_id) == []
+
+
+def test_bad_peer_lists_are_refused() -> None:
+    import msgpack
+    import pytest
+
+    from cercle.node.service import _parse_pex
+
+    good = ["/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"]
+    assert _parse_pex(msgpack.packb(good)) == good
+    for bad in (b"\xc1", msgpack.packb({"a": 1}), msgpack.packb(["/ip4/1.2.3.4/tcp/1"]),
+                msgpack.packb([1, 2]), msgpack.packb(["x" * 400]), b"\x00" * 70000):  # fmt: skip
+        with pytest.raises(ValueError):
+            _parse_pex(bad)
