@@ -10,11 +10,16 @@ go through the node's single writer.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
+import trio
+
 from cercle.node.service import Node
+from cercle.node.verify_cmd import write_bundle_file
 from cercle.node.views import counts_view, record_view
+from cercle.protocol import bundle
 from cercle.protocol import localapi as A
 from cercle.protocol import records as R
 from cercle.protocol import trust as T
@@ -606,3 +611,36 @@ def _min_trust(b: Backend, p: dict[str, Any]) -> Any:
     b.charter(p["id"])
     mod.set_floor(_b(p["id"]), p.get("max_distance"))
     return {"id": p["id"], "max_distance": p.get("max_distance")}
+
+
+@method("petitions.export")
+async def _export(b: Backend, p: dict[str, Any]) -> Any:
+    pet = b.get_record(p["id"], R.Kind.PETITION)
+    store = b.store
+    path = p.get("path")
+    if path is not None and not os.path.isabs(path):
+        raise A.ApiError(A.BAD_PARAMS, "path: give an absolute path (the node writes the file)")
+
+    def build() -> tuple[bytes, int, bytes]:
+        sigs = store.signatures(pet.id, limit=None)
+        charter = store.get_any(pet.community) if pet.community else None
+        data = bundle.build_bundle(pet, sigs, community=charter)
+        return data, len(sigs), bundle.merkle_root([s.id for s in sigs])
+
+    data, count, root = await trio.to_thread.run_sync(build)
+    result: dict[str, Any] = {"signatures": count, "root": root.hex(), "bytes": len(data)}
+    if path is None:
+        if 2 * len(data) > A.MAX_FRAME // 2:
+            raise A.ApiError(A.BAD_PARAMS, "the bundle is large: give a path to write it to")
+        result["bundle"] = data.hex()
+        return result
+    try:
+        await trio.to_thread.run_sync(
+            lambda: write_bundle_file(path, data, overwrite=p["overwrite"])
+        )
+    except FileExistsError:
+        raise A.ApiError(A.BAD_PARAMS, f"path: {path} exists (pass overwrite)") from None
+    except OSError as exc:
+        raise A.ApiError(A.UNAVAILABLE, f"cannot write {path}: {exc.strerror}") from None
+    result["path"] = path
+    return result

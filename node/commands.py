@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -259,6 +260,17 @@ def _petition_show(args: argparse.Namespace, c: ApiClient) -> Any:
     return c.call("petitions.get", id=args.id)
 
 
+def _petition_export(args: argparse.Namespace, c: ApiClient) -> Any:
+    path = os.path.abspath(args.output)
+    return c.call("petitions.export", id=args.id, path=path, overwrite=args.force)
+
+
+def _show_export(result: Any, args: argparse.Namespace) -> None:
+    print(f"Wrote {result.get('path')}: {result.get('signatures')} signatures, "
+          f"Merkle root {result.get('root')}")  # fmt: skip
+    print(f"Anyone can check it offline with: cercle verify {args.output}")
+
+
 def _show_petition(result: Any, args: argparse.Namespace) -> None:
     if isinstance(result, dict) and isinstance(result.get("deadline_ms"), int):
         result = dict(result)
@@ -438,6 +450,11 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("id", metavar="ID")
     p = _add(sub, "show", "show a petition and its counts", _petition_show, _show_petition)
     p.add_argument("id", metavar="ID")
+    p = _add(sub, "export", "write a self-verifying bundle of a petition", _petition_export,
+             _show_export)  # fmt: skip
+    p.add_argument("id", metavar="ID")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--force", action="store_true", help="overwrite FILE")
 
     p = _add(subparsers, "retract", "retract one of your records", _retract, _created("Retracted"))
     p.add_argument("id", metavar="ID")

@@ -656,7 +656,9 @@ METHODS: Final[Mapping[str, Method]] = {
         "a petition's signatures",
     ),
     "petitions.export": Method(
-        {"id": _req(HEX32)}, "a self-verifying bundle: the petition and all its signatures"
+        {"id": _req(HEX32), "path": _opt(Str(4096, 1)), "overwrite": _opt(Bool(), False)},
+        "a self-verifying bundle of the petition and all its signatures: written by the "
+        "node to `path` (absolute), or returned as hex when small enough",
     ),
     "records.get": Method({"id": _req(HEX32)}, "any record by id, decoded"),
     "records.retract": Method({"id": _req(HEX32)}, "publish a retraction of an own record"),

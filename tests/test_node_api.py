@@ -255,3 +255,31 @@ async def test_proof_of_work_is_required_of_strangers_only(node: Node) -> None:
     mine = await call(node, "ratings.put", community=comm["id"], gtin=F.gtin(4), scores=[4])
     assert R.leading_zero_bits(bytes.fromhex(mine["id"])) >= 6
     assert node.rejected["insufficient_pow"] == 1
+
+
+async def test_petition_export_then_offline_verify(
+    node: Node, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    comm = await _community(node)
+    pet = await call(node, "petitions.create", community=comm, title="Label it",
+                     text="Please label animal ingredients.", goal=50,
+                     deadline_ms=node.now_ms() + 10**9)  # fmt: skip
+    await call(node, "petitions.sign", id=pet["id"])
+    petition = node.store.get(bytes.fromhex(pet["id"]))  # type: ignore[union-attr]
+    assert petition is not None
+    others = [F.signature(20 + i, petition, t=node.now_ms()) for i in range(10)]
+    await node.submit(records=others, source="test")
+    out = tmp_path / "petition.bundle"
+    code, result = await cli(node, "petition", "export", pet["id"], "-o", str(out), capsys=capsys)
+    assert code == 0 and result["signatures"] == 11 and out.exists()
+    code = await trio.to_thread.run_sync(main, ["verify", str(out)])
+    report = capsys.readouterr().out
+    assert code == 0 and "OK" in report
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    code = await trio.to_thread.run_sync(main, ["verify", str(out)])
+    assert code == 1
+    # Without a path, a small bundle comes back in the answer.
+    small = await call(node, "petitions.export", id=pet["id"])
+    assert small["signatures"] == 11 and len(bytes.fromhex(small["bundle"])) == small["bytes"]
