@@ -165,7 +165,9 @@ def test_every_truncation_is_rejected() -> None:
 @FAST
 @given(pos=st.integers(0, len(GENUINE) - 1), insert=st.binary(min_size=0, max_size=3))
 def test_deleting_or_inserting_bytes_is_rejected(pos: int, insert: bytes) -> None:
-    assert_rejected(GENUINE[:pos] + insert + GENUINE[pos + 1 :])
+    replaced = GENUINE[:pos] + insert + GENUINE[pos + 1 :]
+    if replaced != GENUINE:  # replacing a byte by itself changes nothing
+        assert_rejected(replaced)
     if insert:
         assert_rejected(GENUINE[:pos] + insert + GENUINE[pos:])
 
