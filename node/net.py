@@ -84,7 +84,8 @@ P2 first deliveries       +1      20    0.99   reward for useful records
 P4 invalid messages       -10     100   0.99   validator rejections (halves ~70 s)
 P5 behaviour penalty      -1      --    0.99   over threshold 10 (spam: +5 each)
 P7 IP colocation          0       --    --     off: LANs and loopback share IPs
-gossip_threshold          -10                  below: no gossip to/from the peer
+gossip_threshold          -40                  below: nothing sent to the peer (py-libp2p
+                                               gates mesh sends too), ~4 invalid records
 publish_threshold         -50                  below: their messages are ignored
 graylist_threshold        -80                  below: excluded from forwarding
 ========================  ======  ====  =====  ===============================
@@ -425,7 +426,7 @@ def _score_params() -> ScoreParams:
         p5_behavior_penalty_decay=0.99,
         p5_behavior_penalty_threshold=10.0,
         p7_ip_colocation_weight=0.0,
-        gossip_threshold=-10.0,
+        gossip_threshold=-40.0,  # py-libp2p gates even mesh sends by it: allow a few mistakes
         publish_threshold=-50.0,
         graylist_threshold=-80.0,
         accept_px_threshold=math.inf,  # peer exchange is off
