@@ -1,0 +1,118 @@
+"""The Cercle terminal UI: a thin Textual app over the node's local API.
+
+The app owns one :class:`~cercle.tui.link.NodeLink` (the API client, its
+reconnection and its event stream, run as a worker) and routes the messages it
+posts: connection changes to the banner, live events to the screens. Screens
+(``cercle.tui.screens``) do the rest. ``run_tui`` is the entry point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+
+from cercle.tui.commands import CercleCommands
+from cercle.tui.link import BACKOFF_S, NodeLink
+from cercle.tui.messages import ConnectionStateChanged, PeerChanged, RecordArrived, SyncProgress
+from cercle.tui.screens.base import BaseScreen
+from cercle.tui.screens.communities import CommunitiesScreen
+from cercle.tui.screens.help import HelpScreen
+from cercle.tui.screens.identity import IdentityScreen
+from cercle.tui.screens.network import NetworkScreen
+from cercle.tui.screens.search import SearchScreen
+
+
+class CercleApp(App[int]):
+    """``CercleApp(socket_path).run()``; ``clock`` (seconds) is injectable for tests."""
+
+    TITLE = "Cercle"
+    MODES: ClassVar = {
+        "communities": CommunitiesScreen,
+        "search": SearchScreen,
+        "identity": IdentityScreen,
+        "network": NetworkScreen,
+    }
+    DEFAULT_MODE = "communities"
+    COMMANDS = App.COMMANDS | {CercleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "goto('communities')", "Home"),
+        Binding("slash", "goto('search')", "Search", key_display="/"),
+        Binding("i", "goto('identity')", "Identity"),
+        Binding("n", "goto('network')", "Network"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    connected: reactive[bool] = reactive(False)
+    connection_message: reactive[str] = reactive("Connecting to the node…")
+
+    def __init__(
+        self,
+        socket_path: Path,
+        *,
+        title: str | None = None,
+        clock: Callable[[], float] = time.time,
+        backoff: tuple[float, ...] = BACKOFF_S,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.link = NodeLink(Path(socket_path), self.post_message, backoff=backoff)
+        if title:
+            self.title = title
+
+    def on_mount(self) -> None:
+        self.run_worker(self.link.run(), name="node-link", group="link", exclusive=True)
+
+    # -- routing -----------------------------------------------------------------
+
+    def on_connection_state_changed(self, message: ConnectionStateChanged) -> None:
+        was = self.connected
+        self.connection_message = message.message
+        self.connected = message.connected
+        if message.connected and not was:
+            for screen in self.screen_stack:
+                if isinstance(screen, BaseScreen):
+                    screen.reload()
+
+    def _live(self, message: Message) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, BaseScreen):
+                screen.live(message)
+
+    def on_record_arrived(self, message: RecordArrived) -> None:
+        self._live(message)
+
+    def on_peer_changed(self, message: PeerChanged) -> None:
+        self._live(message)
+
+    def on_sync_progress(self, message: SyncProgress) -> None:
+        self._live(message)
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_goto(self, mode: str) -> None:
+        if mode not in self.MODES:
+            return
+        if self.current_mode == mode:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def run_tui(socket_path: Path, *, title: str | None = None) -> int:
+    """Run the TUI against the node listening on ``socket_path``; blocks; an exit code."""
+    app = CercleApp(socket_path, title=title)
+    result = app.run()
+    return result if isinstance(result, int) else (app.return_code or 0)

@@ -1,0 +1,1 @@
+"""The screens of the Cercle TUI, one module each."""

@@ -1,0 +1,118 @@
+"""What every Cercle screen shares: the banner, safe calls to the node, live reloads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from cercle.protocol.localapi import ApiError
+from cercle.tui import format as fmt
+from cercle.tui.client import ConnectionLost
+from cercle.tui.widgets.banner import ConnectionBanner
+
+if TYPE_CHECKING:
+    from cercle.tui.link import NodeLink
+
+
+class BaseScreen(Screen[None]):
+    """A screen that loads from the node in :meth:`load` and reloads on live events.
+
+    ``load`` runs in a worker when the screen is shown, after a reconnection, on
+    ``ctrl+r``, and (debounced) when :meth:`wants` a live message.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+r", "reload", "Refresh"),
+    ]
+    DEBOUNCE_S: ClassVar[float] = 0.2
+    TITLE_TEXT: ClassVar[str] = "Cercle"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: Timer | None = None
+        self.loads = 0  # completed loads (tests wait on it)
+
+    # -- layout ------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ConnectionBanner()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    # -- the node ------------------------------------------------------------------
+
+    @property
+    def link(self) -> NodeLink:
+        return self.app.link  # type: ignore[attr-defined,no-any-return]
+
+    def now_ms(self) -> int:
+        return int(self.app.clock() * 1000)  # type: ignore[attr-defined]
+
+    async def call(self, method: str, **params: Any) -> Any | None:
+        """Call the node; on an error notify the user and return None."""
+        try:
+            return await self.link.call(method, **params)
+        except ApiError as e:
+            self.notify(fmt.api_error(e), title=method, severity="error")
+        except ConnectionLost as e:
+            self.notify(str(e), title="Not connected", severity="warning")
+        return None
+
+    # -- loading -----------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read what the screen shows from the node (override)."""
+
+    async def _load_safely(self) -> None:
+        try:
+            await self.load()
+        except ApiError as e:
+            self.notify(fmt.api_error(e), title="Could not load", severity="error")
+        except ConnectionLost:
+            pass  # the banner says it; the screen reloads on reconnection
+        self.loads += 1
+
+    def reload(self) -> None:
+        if not getattr(self.app, "connected", False):
+            return
+        self.run_worker(self._load_safely, group="load", exclusive=True)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # -- live updates ------------------------------------------------------------
+
+    def wants(self, message: Message) -> bool:
+        """Whether a live message concerns what this screen shows (override)."""
+        return False
+
+    def live(self, message: Message) -> None:
+        """Called by the app for every live message; reloads at most every DEBOUNCE_S."""
+        if self.wants(message) and self._pending is None:
+            self._pending = self.set_timer(self.DEBOUNCE_S, self._flush)
+
+    def _flush(self) -> None:
+        self._pending = None
+        self.reload()
+
+    # -- navigation ----------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        elif self.app.current_mode != "communities":
+            self.app.switch_mode("communities")

@@ -1,0 +1,249 @@
+"""One community: products ranked by score, petitions, and the live activity feed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from cercle.protocol.localapi import LIMIT_MAX
+from cercle.tui import format as fmt
+from cercle.tui.messages import RecordArrived
+from cercle.tui.screens.base import BaseScreen
+from cercle.tui.widgets.record_forms import petition_form, rating_form
+
+
+class CommunityScreen(BaseScreen):
+    """Products (paginated with the API cursor), petitions and recent activity."""
+
+    DEFAULT_CSS = """
+    CommunityScreen #community-header {
+        height: auto;
+        padding: 0 1;
+        border-bottom: solid $primary;
+    }
+    CommunityScreen #tabs {
+        height: 1fr;
+    }
+    CommunityScreen TabPane {
+        height: 1fr;
+        padding: 0;
+    }
+    CommunityScreen DataTable {
+        height: 1fr;
+    }
+    CommunityScreen #products-more {
+        color: $text-muted;
+        padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "rate", "Rate"),
+        Binding("p", "petition", "Petition"),
+        Binding("m", "more", "More"),
+        Binding("j", "join", "Join"),
+        Binding("l", "leave", "Leave"),
+    ]
+    PAGE: ClassVar[int] = 25
+    FEED: ClassVar[int] = 30
+
+    def __init__(self, community_id: str, name: str = "") -> None:
+        super().__init__()
+        self.community_id = community_id
+        self.info: dict[str, Any] = {"id": community_id, "name": name, "criteria": []}
+        self.products: list[dict[str, Any]] = []
+        self.cursor: str | None = None
+        self.petitions: list[dict[str, Any]] = []
+        self.feed: list[dict[str, Any]] = []
+        self._loading_more = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="community-header")
+        with TabbedContent(id="tabs"):
+            with TabPane("Products", id="tab-products"):
+                products: DataTable[str] = DataTable(id="products", cursor_type="row")
+                products.add_columns("Product", "Brand", "GTIN", "Score · trusted")
+                yield products
+                yield Static("", id="products-more")
+            with TabPane("Petitions", id="tab-petitions"):
+                petitions: DataTable[str] = DataTable(id="petitions", cursor_type="row")
+                petitions.add_columns("Title", "Progress", "Trusted", "Deadline", "")
+                yield petitions
+            with TabPane("Activity", id="tab-activity"):
+                feed: DataTable[str] = DataTable(id="feed", cursor_type="row")
+                feed.add_columns("When", "Who", "What")
+                yield feed
+
+    # -- loading -----------------------------------------------------------------
+
+    async def load(self) -> None:
+        cid = self.community_id
+        self.info = await self.link.call("communities.get", id=cid)
+        limit = min(LIMIT_MAX, max(self.PAGE, len(self.products)))
+        ranked = await self.link.call("products.ranked", community=cid, limit=limit)
+        self.products = list(ranked.get("items") or [])
+        self.cursor = ranked.get("cursor")
+        petitions = await self.link.call("petitions.list", community=cid, limit=self.PAGE)
+        self.petitions = list(petitions.get("items") or [])
+        feed = await self.link.call("feed", community=cid, limit=self.FEED)
+        self.feed = list(feed.get("items") or [])
+        self.render_all()
+
+    async def load_more(self) -> None:
+        if self.cursor is None or self._loading_more:
+            return
+        self._loading_more = True
+        try:
+            page = await self.call(
+                "products.ranked", community=self.community_id, cursor=self.cursor, limit=self.PAGE
+            )
+            if page is not None:
+                known = {p["gtin"] for p in self.products}
+                self.products += [p for p in page.get("items") or [] if p["gtin"] not in known]
+                self.cursor = page.get("cursor")
+                self.render_products()
+        finally:
+            self._loading_more = False
+
+    # -- rendering ---------------------------------------------------------------
+
+    def render_all(self) -> None:
+        info = self.info
+        self.sub_title = info.get("name", "")
+        joined = "joined" if info.get("joined") else "not joined (j to join)"
+        lines = [
+            f"[b]{info.get('name', '')}[/b] · {joined}",
+            f"Values: {fmt.labels(info.get('values') or [])} · "
+            f"criteria: {fmt.labels(info.get('criteria') or [])} · "
+            f"{fmt.count(info.get('members'), 'member')} · "
+            f"{fmt.count(info.get('records'), 'record')}",
+        ]
+        if info.get("description"):
+            lines.append(info["description"])
+        self.query_one("#community-header", Static).update("\n".join(lines))
+        self.render_products()
+        self.render_petitions()
+        self.render_feed()
+
+    def render_products(self) -> None:
+        table = self.query_one("#products", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for p in self.products:
+            table.add_row(
+                p.get("name") or "(unnamed)",
+                p.get("brand") or fmt.DASH,
+                p["gtin"],
+                fmt.score_pair(p.get("scores")),
+                key=p["gtin"],
+            )
+        if self.products:
+            table.move_cursor(row=min(max(row, 0), len(self.products) - 1))
+        more = self.query_one("#products-more", Static)
+        n = len(self.products)
+        more.update(
+            f"{fmt.count(n, 'product')} shown · m or scroll down for more"
+            if self.cursor
+            else fmt.count(n, "product")
+            if n
+            else "No products rated yet: r rates one."
+        )
+
+    def render_petitions(self) -> None:
+        table = self.query_one("#petitions", DataTable)
+        table.clear()
+        now = self.now_ms()
+        for p in self.petitions:
+            sigs = p.get("signatures") or {}
+            table.add_row(
+                p.get("title", ""),
+                fmt.progress(int(sigs.get("all") or 0), int(p.get("goal") or 0)),
+                f"{sigs.get('trusted', 0)} trusted",
+                fmt.deadline(int(p.get("deadline_ms") or 0), now),
+                "✓ signed" if p.get("signed") else "",
+                key=p["id"],
+            )
+
+    def render_feed(self) -> None:
+        table = self.query_one("#feed", DataTable)
+        table.clear()
+        now = self.now_ms()
+        for rec in self.feed:
+            table.add_row(
+                fmt.relative_time(rec.get("created_ms"), now),
+                fmt.fingerprint(rec),
+                fmt.describe_record(rec),
+                key=rec["id"],
+            )
+
+    # -- live --------------------------------------------------------------------
+
+    def wants(self, message: Message) -> bool:
+        if not isinstance(message, RecordArrived):
+            return False
+        return message.data is None or message.community == self.community_id
+
+    # -- actions -----------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        table_id = event.data_table.id
+        if table_id == "products" and 0 <= event.cursor_row < len(self.products):
+            self.open_product(self.products[event.cursor_row])
+        elif table_id == "petitions" and 0 <= event.cursor_row < len(self.petitions):
+            self.open_petition(self.petitions[event.cursor_row])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Scrolling to the last product loads the next page.
+        last = event.cursor_row >= len(self.products) - 1
+        if event.data_table.id == "products" and last and self.cursor is not None:
+            self.run_worker(self.load_more, group="more")
+
+    def open_product(self, product: dict[str, Any]) -> None:
+        from cercle.tui.screens.product import ProductScreen
+
+        self.app.push_screen(ProductScreen(self.community_id, product["gtin"]))
+
+    def open_petition(self, petition: dict[str, Any]) -> None:
+        from cercle.tui.screens.petition import PetitionScreen
+
+        self.app.push_screen(PetitionScreen(petition["id"]))
+
+    async def action_more(self) -> None:
+        await self.load_more()
+
+    def action_rate(self) -> None:
+        criteria = list(self.info.get("criteria") or [])
+        if not criteria:
+            self.notify("This community's charter is not known yet.", severity="warning")
+            return
+
+        def done(result: Any) -> None:
+            if result:
+                self.notify("Rating published")
+
+        self.app.push_screen(rating_form(self.link, self.community_id, criteria), done)
+
+    def action_petition(self) -> None:
+        def done(result: Any) -> None:
+            if result:
+                self.notify("Petition published")
+                self.query_one(TabbedContent).active = "tab-petitions"
+
+        form = petition_form(self.link, self.community_id, now_ms=self.now_ms())
+        self.app.push_screen(form, done)
+
+    async def _set_joined(self, join: bool) -> None:
+        method = "communities.join" if join else "communities.leave"
+        if await self.call(method, id=self.community_id) is not None:
+            self.notify(f"{'Joined' if join else 'Left'} {self.info.get('name', '')}")
+            self.reload()
+
+    async def action_join(self) -> None:
+        await self._set_joined(True)
+
+    async def action_leave(self) -> None:
+        await self._set_joined(False)

@@ -1,0 +1,115 @@
+"""The network: peers, topics, sync sessions, and records rejected and why."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from cercle.tui import format as fmt
+from cercle.tui.messages import PeerChanged, SyncProgress
+from cercle.tui.screens.base import BaseScreen
+
+
+class NetworkScreen(BaseScreen):
+    """What the node is connected to and what it refused (live on peer/sync events)."""
+
+    DEFAULT_CSS = """
+    NetworkScreen #network-summary {
+        height: auto;
+        padding: 0 1;
+        border-bottom: solid $primary;
+    }
+    NetworkScreen .section-title {
+        text-style: bold;
+        padding: 0 1;
+    }
+    NetworkScreen Horizontal {
+        height: 1fr;
+    }
+    NetworkScreen Vertical {
+        width: 1fr;
+    }
+    NetworkScreen DataTable {
+        height: 1fr;
+    }
+    """
+    DEBOUNCE_S: ClassVar[float] = 0.5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: dict[str, Any] = {}
+        self.peers: list[dict[str, Any]] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="network-summary")
+        with Horizontal():
+            with Vertical():
+                yield Static("Peers", classes="section-title")
+                peers: DataTable[str] = DataTable(id="peers", cursor_type="row")
+                peers.add_columns("Peer", "Address")
+                yield peers
+                yield Static("Topics", classes="section-title")
+                topics: DataTable[str] = DataTable(id="topics", cursor_type="row")
+                topics.add_columns("Topic")
+                yield topics
+            with Vertical():
+                yield Static("Sync sessions", classes="section-title")
+                sync: DataTable[str] = DataTable(id="sync", cursor_type="row")
+                sync.add_columns("Peer", "Community", "State", "Received", "Sent")
+                yield sync
+                yield Static("Records rejected", classes="section-title")
+                rejected: DataTable[str] = DataTable(id="rejected", cursor_type="row")
+                rejected.add_columns("Reason", "Count")
+                yield rejected
+
+    async def load(self) -> None:
+        self.status = await self.link.call("status")
+        peers = await self.link.call("peers.list")
+        self.peers = list(peers.get("items") or [])
+        self.render_all()
+
+    def render_all(self) -> None:
+        s = self.status
+        counters = s.get("counters") or {}
+        counter_text = " · ".join(f"{k} {v}" for k, v in sorted(counters.items())) or fmt.DASH
+        self.query_one("#network-summary", Static).update(
+            "\n".join(
+                [
+                    f"Node {s.get('node', '?')} ({s.get('mode', 'personal')}) · "
+                    f"peer id {s.get('peer_id', fmt.DASH)}",
+                    f"{s.get('peers', 0)} peers · {s.get('communities', 0)} communities joined · "
+                    f"{s.get('records', 0)} records",
+                    f"Counters: {counter_text}",
+                ]
+            )
+        )
+        peers = self.query_one("#peers", DataTable)
+        peers.clear()
+        for p in self.peers:
+            addrs = p.get("addrs") or []
+            peers.add_row(fmt.short_key(p.get("peer_id"), 20), addrs[0] if addrs else fmt.DASH)
+        topics = self.query_one("#topics", DataTable)
+        topics.clear()
+        for t in s.get("topics") or []:
+            topics.add_row(str(t))
+        sync = self.query_one("#sync", DataTable)
+        sync.clear()
+        for sess in reversed(s.get("sync") or []):
+            sync.add_row(
+                fmt.short_key(str(sess.get("peer_id", "")), 16),
+                fmt.short_key(sess.get("community")),
+                str(sess.get("state", "")),
+                str(sess.get("received", "")),
+                str(sess.get("sent", "")),
+            )
+        rejected = self.query_one("#rejected", DataTable)
+        rejected.clear()
+        for reason, count in sorted((s.get("rejected") or {}).items()):
+            rejected.add_row(str(reason), str(count))
+
+    def wants(self, message: Message) -> bool:
+        return isinstance(message, PeerChanged | SyncProgress)
