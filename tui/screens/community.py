@@ -19,6 +19,8 @@ from cercle.tui.widgets.record_forms import petition_form, rating_form
 class CommunityScreen(BaseScreen):
     """Products (paginated with the API cursor), petitions and recent activity."""
 
+    AUTO_FOCUS = "#products"  # Enter opens the highlighted product right away
+
     DEFAULT_CSS = """
     CommunityScreen #community-header {
         height: auto;
