@@ -406,7 +406,11 @@ class Store:
                     outcomes = [self._apply(txn, rec, pow_exempt) for rec in batch]
                 break
             except lmdb.MapFullError:
+                self._context_cache.clear()  # may hold records of the aborted attempt
                 self._grow()
+            except BaseException:
+                self._context_cache.clear()
+                raise
         for o in outcomes:
             key = o.status.value if o.reason is None else f"rejected.{o.reason.value}"
             self.stats[key] = self.stats.get(key, 0) + 1
