@@ -178,8 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2); argparse printed it
         return e.code if isinstance(e.code, int) else 2
     func: Handler | None = getattr(args, "func", None)
-    if func is None:
-        func = launcher.launch  # `cercle` alone: the TUI on the user's node
+    if func is None:  # `cercle` alone: the TUI on the user's node, if there is a terminal
+        if not launcher.interactive():
+            parser.print_help(sys.stderr)
+            return 2
+        func = launcher.launch
     try:
         return func(args, DataDir.resolve(args.data_dir))
     except KeystoreError as e:
