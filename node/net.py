@@ -491,6 +491,7 @@ class Network:
         self._router: _GossipSub | None = None
         self._topics: set[str] = set()
         self._limiters: dict[str, SlidingWindow] = {}
+        self._pace_locks: dict[str, trio.Lock] = {}
         self._forward_waiting: dict[str, int] = {}
         self._connected: dict[str, float] = {}
         self._stream_handlers: dict[str, Callable[[ByteStream, str], Awaitable[None]]] = {}
@@ -659,14 +660,28 @@ class Network:
 
     async def _pace(self, topic: str) -> bool:
         """Wait for a slot on ``topic``; True if we had to wait."""
-        lim = self._limiter(topic)
-        waited = False
-        while (d := lim.delay(trio.current_time())) > 0:
-            waited = True
-            await trio.sleep(d)
-        lim.take(trio.current_time())
+        waited = await self._take_slot(topic)
         if waited:
             self.stats.paced_waits += 1
+        return waited
+
+    async def _take_slot(self, topic: str) -> bool:
+        """Take the next send slot on ``topic``, first come first served.
+
+        Waiters queue on a per-topic trio.Lock (which wakes them in arrival
+        order), so under load a record waits for the ones before it instead of
+        racing every other waiter at each slot.
+        """
+        lock = self._pace_locks.get(topic)
+        if lock is None:
+            lock = self._pace_locks[topic] = trio.Lock()
+        waited = False
+        async with lock:
+            lim = self._limiter(topic)
+            while (d := lim.delay(trio.current_time())) > 0:
+                waited = True
+                await trio.sleep(d)
+            lim.take(trio.current_time())
         return waited
 
     async def _pace_forward(self, topics: Iterable[str]) -> bool:
@@ -681,10 +696,7 @@ class Network:
             self._forward_waiting[topic] = waiting + 1
             try:
                 self.stats.forwards_paced += 1
-                lim = self._limiter(topic)
-                while (d := lim.delay(trio.current_time())) > 0:
-                    await trio.sleep(d)
-                lim.take(trio.current_time())
+                await self._take_slot(topic)
             finally:
                 self._forward_waiting[topic] -= 1
         return True

@@ -144,6 +144,7 @@ class Node:
         self.circuit_addrs: dict[str, str] = {}
         self.moderation: Moderation | None = None
         self.learned: set[str] = set()  # peer addresses learned from relays
+        self._syncing: set[tuple[str, bytes]] = set()  # (peer, scope) sessions under way
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -462,8 +463,21 @@ class Node:
         await self.submit(raws=raws, source="sync")
 
     async def _serve_sync(self, stream: D.ByteStream, peer_id: str) -> None:
+        serving: list[tuple[str, bytes]] = []
+
         async def hosted(scope: bytes) -> S.ItemStore | None:
-            return await self._items(scope) if self.hosts(scope) else None
+            if not self.hosts(scope):
+                return None
+            pair = (peer_id, scope)
+            # Both ends start a sync on connect; keep one of two crossing sessions
+            # (the one the lower peer id started) so records do not cross twice.
+            assert self.net is not None
+            if pair in self._syncing and self.net.peer_id < peer_id:
+                self.counters["sync.crossed"] += 1
+                return None
+            self._syncing.add(pair)
+            serving.append(pair)
+            return await self._items(scope)
 
         self.counters["sync.served"] += 1
         with trio.move_on_after(SYNC_SESSION_TIMEOUT_S):
@@ -476,33 +490,47 @@ class Node:
                 log.info("sync from %s failed: %s", peer_id, exc)
                 return
             self._report_sync(peer_id, report, "responder")
+        for pair in serving:
+            self._syncing.discard(pair)
 
     async def sync_with(self, peer_id: str) -> list[D.SyncReport]:
         """Run one sync session per hosted scope with ``peer_id``."""
         assert self.net is not None
         reports = []
         for scope in self.hosted_scopes():
-            with trio.move_on_after(SYNC_SESSION_TIMEOUT_S):
-                try:
-                    stream = await self.net.open_stream(peer_id, D.PROTOCOL_ID)
-                except Exception as exc:
-                    self.counters["sync.open_failed"] += 1
-                    log.info("cannot open a sync stream to %s: %s", peer_id, exc)
-                    return reports
-                try:
-                    items = await self._items(scope)
-                    report = await D.sync_as_initiator(
-                        stream, scope, items, self._get_raws, self._ingest_synced
-                    )
-                    reports.append(report)
-                    self._report_sync(peer_id, report, "initiator")
-                except (RemoteProtocolError, trio.BrokenResourceError) as exc:
-                    self.counters["sync.remote_errors"] += 1
-                    log.info("sync with %s failed: %s", peer_id, exc)
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await _aclose(stream)
+            if (peer_id, scope) in self._syncing:
+                continue  # a session with this peer for this scope is running
+            self._syncing.add((peer_id, scope))
+            try:
+                reports += await self._sync_scope(peer_id, scope)
+            finally:
+                self._syncing.discard((peer_id, scope))
         return reports
+
+    async def _sync_scope(self, peer_id: str, scope: bytes) -> list[D.SyncReport]:
+        """One initiator session for ``scope``; [] if it could not run."""
+        assert self.net is not None
+        with trio.move_on_after(SYNC_SESSION_TIMEOUT_S):
+            try:
+                stream = await self.net.open_stream(peer_id, D.PROTOCOL_ID)
+            except Exception as exc:
+                self.counters["sync.open_failed"] += 1
+                log.info("cannot open a sync stream to %s: %s", peer_id, exc)
+                return []
+            try:
+                items = await self._items(scope)
+                report = await D.sync_as_initiator(
+                    stream, scope, items, self._get_raws, self._ingest_synced
+                )
+                self._report_sync(peer_id, report, "initiator")
+                return [report]
+            except (RemoteProtocolError, trio.BrokenResourceError) as exc:
+                self.counters["sync.remote_errors"] += 1
+                log.info("sync with %s failed: %s", peer_id, exc)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await _aclose(stream)
+        return []
 
     def _report_sync(self, peer_id: str, report: D.SyncReport, role: str) -> None:
         self.counters["sync.sessions"] += 1
