@@ -164,16 +164,7 @@ def raw_verify_rate(raws: list[bytes], seconds: float = 3.0) -> float:
     items = []
     for raw in raws[:5000]:
         rec = R.decode(raw)
-        unsigned = [
-            R.VERSION,
-            int(rec.kind),
-            rec.author,
-            rec.created_ms,
-            rec.community,
-            rec.nonce,
-            rec.body.to_wire(),
-        ]
-        items.append((R._public_key(rec.author), rec.sig, R.signing_input(unsigned)))
+        items.append((R.author_key(rec.author), rec.sig, R.signed_bytes(rec)))
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for pub, sig, msg in items[:1000]:

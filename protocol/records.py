@@ -441,20 +441,25 @@ _SMALL_ORDER = frozenset(
 
 
 @functools.lru_cache(maxsize=65536)
-def _public_key(author: bytes) -> Ed25519PublicKey:
+def author_key(author: bytes) -> Ed25519PublicKey:
     """Parsed keys are cached: authors sign many records, parsing costs a verify's worth."""
     return Ed25519PublicKey.from_public_bytes(author)
+
+
+def signed_bytes(record: Record) -> bytes:
+    """What ``record.sig`` signs: the prefix and the canonical unsigned fields."""
+    unsigned = _unsigned(
+        record.kind, record.author, record.created_ms, record.community, record.nonce, record.body
+    )
+    return signing_input(unsigned)
 
 
 def verify(record: Record) -> None:
     """Check the Ed25519 signature; raise ``Rejected(BAD_SIGNATURE)`` if it fails."""
     if record.author[:31] + bytes([record.author[31] & 0x7F]) in _SMALL_ORDER:
         raise Rejected(Reason.BAD_SIGNATURE, "author key has small order")
-    unsigned = _unsigned(
-        record.kind, record.author, record.created_ms, record.community, record.nonce, record.body
-    )
     try:
-        _public_key(record.author).verify(record.sig, signing_input(unsigned))
+        author_key(record.author).verify(record.sig, signed_bytes(record))
     except (InvalidSignature, ValueError):
         raise Rejected(
             Reason.BAD_SIGNATURE, "signature does not match author and content"
