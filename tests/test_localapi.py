@@ -255,7 +255,18 @@ def test_method_table_names() -> None:
         "petitions.list", "petitions.get", "petitions.create", "petitions.sign",
         "petitions.signatures", "records.get", "records.retract", "feed", "vouch",
         "vouches.list", "peers.list", "peers.connect", "subscribe",
+        "petitions.export", "moderation.list", "moderation.set", "communities.set_min_trust",
     }  # fmt: skip
+
+
+def test_every_method_is_specified_and_implemented() -> None:
+    from pathlib import Path
+
+    from cercle.node.backend import _HANDLERS
+
+    spec = (Path(__file__).parent.parent / "specs" / "local-api.md").read_text()
+    assert [m for m in L.METHODS if f"`{m}`" not in spec] == []
+    assert set(L.METHODS) - {"subscribe"} == set(_HANDLERS)
 
 
 def test_check_params_fills_defaults() -> None:
