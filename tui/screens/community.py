@@ -104,9 +104,11 @@ class CommunityScreen(BaseScreen):
             )
             if page is not None:
                 known = {p["gtin"] for p in self.products}
-                self.products += [p for p in page.get("items") or [] if p["gtin"] not in known]
+                new = [p for p in page.get("items") or [] if p["gtin"] not in known]
+                self.products += new
                 self.cursor = page.get("cursor")
-                self.render_products()
+                self.add_product_rows(new)  # append: the rows shown stay as they are
+                self.render_products_more()
         finally:
             self._loading_more = False
 
@@ -134,7 +136,14 @@ class CommunityScreen(BaseScreen):
         table = self.query_one("#products", DataTable)
         row = table.cursor_row
         table.clear()
-        for p in self.products:
+        self.add_product_rows(self.products)
+        if self.products:
+            table.move_cursor(row=min(max(row, 0), len(self.products) - 1))
+        self.render_products_more()
+
+    def add_product_rows(self, products: list[dict[str, Any]]) -> None:
+        table = self.query_one("#products", DataTable)
+        for p in products:
             table.add_row(
                 p.get("name") or "(unnamed)",
                 p.get("brand") or fmt.DASH,
@@ -142,8 +151,8 @@ class CommunityScreen(BaseScreen):
                 fmt.score_pair(p.get("scores")),
                 key=p["gtin"],
             )
-        if self.products:
-            table.move_cursor(row=min(max(row, 0), len(self.products) - 1))
+
+    def render_products_more(self) -> None:
         more = self.query_one("#products-more", Static)
         n = len(self.products)
         more.update(

@@ -1,0 +1,490 @@
+"""TUI benchmark: open the community, product and petition screens on a big node, headless.
+
+A real node (in a background thread, as in tests/tui_fixtures.py) serves a data
+directory holding one community with ~2 000 products and 100 000 ratings from
+20 000 authors (one popular product with 5 000 of them), one petition with
+20 000 signatures, and a small vouch graph from the node's own author (so the
+trusted aggregates are not trivial). The TUI runs headless (``App.run_test``)
+and each action is timed with ``time.perf_counter`` from the key press / screen
+push until the screen shows what it should:
+
+1. the community screen: its products and petitions tables have rows;
+2. the popular product's screen: its ratings table has rows;
+3. the petition screen: its signers table has rows and the progress bar is set;
+4. scrolling a page of the community's products: page-down until the next page is in.
+
+Each action is repeated (``--repeat``); the median and max per action are
+printed, then the worst single sample, and last ``max_ms=X.X``: the slowest of
+the per-action medians. Target: every one under 100 ms.
+
+    python bench/tui.py [--repeat 5]
+
+The signed data set is generated once (in parallel processes) and cached in
+bench/out/, since signing is not what is measured; loading it into a fresh
+store takes a little while on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import random
+import shutil
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cercle.node.config import Config
+from cercle.node.datadir import DataDir
+from cercle.node.service import JOINED, Node
+from cercle.protocol import canonical
+from cercle.protocol import records as R
+from cercle.protocol.identity import Identity
+from cercle.storage import Store
+
+OUT = Path(__file__).parent / "out"
+VERSION = 1  # of the data set below: bump when it changes
+T0 = 1_700_000_000_000
+AUTHORS = 20_000
+PRODUCTS = 2_000
+RATINGS = 100_000
+POPULAR = 5_000  # ratings of product 0, the one we open
+BIG = (2_500, 2_500, 2_000, 1_500)  # ratings of products 1..4
+SIGNATURES = 20_000
+VIEWER_SEED = hashlib.sha256(b"tui-bench-viewer").digest()
+DIRECT, FANOUT, FANOUT2 = 20, 10, 2  # vouches: viewer -> 20 -> 10 each -> 2 each
+WORDS = [
+    "good",
+    "tasty",
+    "fresh",
+    "crunchy",
+    "sweet",
+    "bitter",
+    "organic",
+    "local",
+    "fair",
+    "honest",
+    "label",
+    "clear",
+    "price",
+]
+SIZE = (120, 40)
+
+
+# --------------------------------------------------------------------------- data set
+
+
+def _key(n: int) -> Ed25519PrivateKey:
+    if n < 0:
+        return Ed25519PrivateKey.from_private_bytes(VIEWER_SEED)
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"tui-bench-%d" % n).digest())
+
+
+def _pub(n: int) -> bytes:
+    return _key(n).public_key().public_bytes_raw()
+
+
+def _gtin(n: int) -> str:
+    body = str(500000000000 + n)
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def _sign(key: Ed25519PrivateKey, body: R.Body, t: int, community: bytes | None) -> bytes:
+    """The envelope ``R.build`` makes, without its verification (we check on loading)."""
+    author = key.public_key().public_bytes_raw()
+    unsigned: list[canonical.Value] = [R.VERSION, int(body.KIND), author, t, community, 0]
+    unsigned.append(body.to_wire())
+    return canonical.encode([*unsigned, key.sign(R.signing_input(unsigned))])
+
+
+def _setup() -> tuple[R.Record, R.Record]:
+    charter = R.build(
+        _key(AUTHORS + 1),
+        R.CommunityBody(
+            "Vegan", "Vegan food, rated", ("vegan",), ("taste", "ingredients", "price")
+        ),
+        created_ms=T0,
+    )
+    petition = R.build(
+        _key(AUTHORS + 2),
+        R.PetitionBody(
+            "Label every ingredient",
+            "Please label every ingredient clearly. " * 4,
+            "Makers",
+            25_000,
+            T0 + 10**12,
+        ),
+        created_ms=T0 + 1,
+        community=charter.id,
+    )
+    return charter, petition
+
+
+def _rating_counts() -> list[int]:
+    rest = RATINGS - POPULAR - sum(BIG)
+    n = PRODUCTS - 1 - len(BIG)
+    return [POPULAR, *BIG] + [rest // n + (1 if i < rest % n else 0) for i in range(n)]
+
+
+def _vouches() -> list[tuple[int, int]]:
+    """(author, subject) pairs; author -1 is the viewer."""
+    edges = [(-1, a) for a in range(DIRECT)]
+    level1 = []
+    for a in range(DIRECT):
+        for j in range(FANOUT):
+            s = (1000 + a * 977 + j * 131) % AUTHORS
+            edges.append((a, s))
+            level1.append(s)
+    for a in level1:
+        for j in range(FANOUT2):
+            edges.append((a, (a * 7 + 3 + j * 4099) % AUTHORS))
+    return edges
+
+
+def _jobs() -> list[tuple[str, int, int]]:
+    """(what, start, count) tasks whose results, concatenated, are the data set."""
+    jobs = [("product", s, min(1000, PRODUCTS - s)) for s in range(0, PRODUCTS, 1000)]
+    jobs += [("rating", s, min(5000, RATINGS - s)) for s in range(0, RATINGS, 5000)]
+    jobs += [("signature", s, min(5000, SIGNATURES - s)) for s in range(0, SIGNATURES, 5000)]
+    jobs.append(("vouch", 0, len(_vouches())))
+    return jobs
+
+
+def _shard(job: tuple[str, int, int]) -> list[bytes]:
+    what, start, count = job
+    charter, petition = _setup()
+    cid = charter.id
+    keys: dict[int, Ed25519PrivateKey] = {}
+
+    def key(a: int) -> Ed25519PrivateKey:
+        k = keys.get(a)
+        if k is None:
+            k = keys[a] = _key(a)
+        return k
+
+    out = []
+    if what == "product":
+        for p in range(start, start + count):
+            rng = random.Random(p)
+            name = " ".join(rng.choice(WORDS) for _ in range(3)).capitalize()
+            body: R.Body = R.ProductBody(_gtin(p), name, f"Brand {p % 97}", ("vegan",))
+            out.append(_sign(key((p * 13) % AUTHORS), body, T0 + 10 + p, cid))
+    elif what == "rating":
+        plan = [(p, k) for p, n in enumerate(_rating_counts()) for k in range(n)]
+        for i in range(start, start + count):
+            p, k = plan[i]
+            rng = random.Random(i)
+            bias = 1 + p % 5
+            scores = tuple(max(1, min(5, bias + rng.randint(-1, 1))) for _ in range(3))
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+            author = (p * 7919 + k) % AUTHORS  # distinct for each product's k
+            t = T0 + 10_000 + i * 10
+            out.append(_sign(key(author), R.RatingBody(_gtin(p), scores, text), t, cid))
+    elif what == "signature":
+        for a in range(start, start + count):
+            t = T0 + 2_000_000 + a * 10
+            out.append(_sign(key(a), R.SignatureBody(petition.id), t, cid))
+    else:
+        for i, (a, s) in enumerate(_vouches()):
+            out.append(_sign(key(a), R.VouchBody(_pub(s), True), T0 + 3_000_000 + i, None))
+    return out
+
+
+def dataset() -> list[bytes]:
+    path = OUT / f"tui-v{VERSION}.bin"
+    if path.exists():
+        data, raws, off = path.read_bytes(), [], 0
+        while off < len(data):
+            (size,) = struct.unpack_from(">I", data, off)
+            raws.append(data[off + 4 : off + 4 + size])
+            off += 4 + size
+        return raws
+    charter, petition = _setup()
+    with ProcessPoolExecutor() as pool:
+        shards = list(pool.map(_shard, _jobs()))
+    raws = [charter.raw, petition.raw] + [raw for shard in shards for raw in shard]
+    OUT.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"".join(struct.pack(">I", len(r)) + r for r in raws))
+    tmp.replace(path)
+    return raws
+
+
+def load(datadir: DataDir, raws: list[bytes], batch: int = 5000) -> dict[str, int]:
+    """Store every record straight into the node's store (not running yet)."""
+    datadir.ensure()
+    counts: dict[str, int] = {}
+    store = Store(datadir.db, durable=False, map_size=1 << 30)
+    try:
+        for i in range(0, len(raws), batch):
+            recs = [R.decode(raw) for raw in raws[i : i + batch]]
+            for o in store.ingest(recs):
+                counts[o.status.value] = counts.get(o.status.value, 0) + 1
+        charter, _ = _setup()
+        store.local_put(JOINED + charter.id)
+        store.env.sync(True)
+    finally:
+        store.close()
+    return counts
+
+
+# --------------------------------------------------------------------------- the node
+
+
+class NodeThread:
+    """A real node on trio in a background thread (as tests/tui_fixtures.NodeRunner)."""
+
+    def __init__(self, root: Path, seed: bytes) -> None:
+        self.datadir = DataDir(root)
+        self.identity = Identity.from_seed(seed)
+        self.node: Node | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._scope: trio.CancelScope | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 120.0) -> Path:
+        self._thread = threading.Thread(target=self._run, name="bench-node", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout) or self._error is not None:
+            raise RuntimeError("the node did not start") from self._error
+        socket: Path = self.datadir.socket
+        while not socket.exists():
+            time.sleep(0.01)
+        return socket
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            config = Config(listen=("/ip4/127.0.0.1/tcp/0",), sync_interval_s=3600)
+            node = Node(self.datadir, config, self.identity)
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(node.serve)
+                    self.node = node
+                    self._started.set()
+                    await trio.sleep_forever()
+
+        try:
+            trio.run(main)
+        except BaseException as e:
+            self._error = e
+        finally:
+            self.node = None
+            self._started.set()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._scope is not None and self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
+        self._thread.join(60)
+        self._thread = None
+
+
+@contextlib.contextmanager
+def running_node(raws: list[bytes]) -> Iterator[tuple[NodeThread, dict[str, int], float]]:
+    tmp = Path(tempfile.mkdtemp(prefix="cbt", dir="/tmp"))  # short: Unix socket paths
+    runner = NodeThread(tmp / "d", VIEWER_SEED)
+    try:
+        t = time.perf_counter()
+        counts = load(runner.datadir, raws)
+        loaded_s = time.perf_counter() - t
+        runner.start()
+        yield runner, counts, loaded_s
+    finally:
+        runner.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the TUI
+
+
+async def until(pilot: Any, cond: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    """Poll ``cond``, then paint once.
+
+    Polling sleeps rather than ``pilot.pause()``, which forces a repaint on every
+    call: the app paints on its own frame timer, as it does in a terminal. The
+    final ``pause`` paints what is shown, and counts in the time.
+    """
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)
+    await pilot.pause()
+
+
+def rows(screen: Any, table_id: str) -> int:
+    from textual.widgets import DataTable
+
+    try:
+        return int(screen.query_one(f"#{table_id}", DataTable).row_count)
+    except Exception:
+        return 0
+
+
+class Samples:
+    """Milliseconds per action: wall clock, CPU of the process (TUI + node), of the TUI alone."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+        self.tui_cpu: dict[str, list[float]] = {}
+        self.keep = True
+
+    @contextlib.asynccontextmanager
+    async def timed(self, action: str) -> Any:
+        t, c, tc = time.perf_counter(), time.process_time(), time.thread_time()
+        yield
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        tui_cpu = time.thread_time() - tc
+        if self.keep:
+            self.wall.setdefault(action, []).append(wall * 1000)
+            self.cpu.setdefault(action, []).append(cpu * 1000)
+            self.tui_cpu.setdefault(action, []).append(tui_cpu * 1000)
+
+
+def _workers_idle(screen: Any) -> bool:
+    return not any(w.is_running for w in screen.app.workers if w.node is screen)
+
+
+async def back(pilot: Any) -> None:
+    """Pop the current screen and wait until the one below has reloaded and is painted."""
+    app = pilot.app
+    app.pop_screen()
+    await pilot.pause()
+    screen = app.screen
+    await until(pilot, lambda: _workers_idle(screen), "the screen below to reload")
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def measure(socket: Path, cid: str, gtin: str, pid: str, repeat: int) -> Samples:
+    from textual.widgets import DataTable, ProgressBar
+
+    from cercle.tui.app import CercleApp
+    from cercle.tui.screens.community import CommunityScreen
+    from cercle.tui.screens.petition import PetitionScreen
+    from cercle.tui.screens.product import ProductScreen
+
+    app = CercleApp(socket, backoff=(0.05, 0.1, 0.2))
+    samples = Samples()
+
+    def community_shown() -> bool:
+        s = app.screen
+        return (
+            isinstance(s, CommunityScreen) and rows(s, "products") > 0 and rows(s, "petitions") > 0
+        )
+
+    def product_shown() -> bool:
+        return isinstance(app.screen, ProductScreen) and rows(app.screen, "ratings") > 0
+
+    def petition_shown() -> bool:
+        s = app.screen
+        if not isinstance(s, PetitionScreen) or rows(s, "signers") == 0:
+            return False
+        bar = s.query_one("#petition-progress", ProgressBar)
+        return bar.total is not None and bar.total > 1 and bar.progress > 0
+
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connected, "the connection")
+        await until(pilot, lambda: getattr(app.screen, "loads", 0) >= 1, "the home screen")
+        for i in range(repeat + 1):
+            samples.keep = i > 0  # the first round warms up (imports, caches): not counted
+            async with samples.timed("community"):
+                app.push_screen(CommunityScreen(cid))
+                await until(pilot, community_shown, "the community screen")
+            community = app.screen
+            table = community.query_one("#products", DataTable)
+            table.focus()
+            for _ in range(3):
+                await pilot.pause()
+            before = table.row_count
+
+            def next_page(
+                table: Any = table, before: int = before, screen: Any = community
+            ) -> bool:
+                return table.row_count > before or _workers_idle(screen)
+
+            async with samples.timed("scroll"):  # page-down until the next page is in
+                deadline = time.monotonic() + 30
+                while table.row_count <= before:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("page-down did not load the next page")
+                    await pilot.press("pagedown")
+                    await until(pilot, next_page, "the next page")
+            async with samples.timed("product"):
+                app.push_screen(ProductScreen(cid, gtin))
+                await until(pilot, product_shown, "the product screen")
+            await back(pilot)
+            async with samples.timed("petition"):
+                app.push_screen(PetitionScreen(pid))
+                await until(pilot, petition_shown, "the petition screen")
+            await back(pilot)
+            await back(pilot)  # the community screen
+    return samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    raws = dataset()
+    print(f"dataset: {len(raws)} records (ready in {time.perf_counter() - t:.1f} s)")
+    charter, petition = _setup()
+    cid, pid, gtin = charter.id.hex(), petition.id.hex(), R.gtin14(_gtin(0))
+    with running_node(raws) as (runner, counts, loaded_s):
+        print(f"loaded into the store in {loaded_s:.1f} s: {counts}")
+        if counts != {"stored": len(raws)}:
+            raise RuntimeError("the data set did not load cleanly")
+        node = runner.node
+        view = node.trust_view(charter.id) if node is not None else None
+        print(
+            f"community: {PRODUCTS} products, {RATINGS} ratings from {AUTHORS} authors "
+            f"(product {gtin}: {POPULAR} ratings); petition: {SIGNATURES} signatures; "
+            f"the viewer trusts {len(view) if view else 0} authors"
+        )
+        samples = asyncio.run(measure(runner.datadir.socket, cid, gtin, pid, args.repeat))
+    labels = {
+        "community": "open community screen",
+        "product": f"open product screen ({POPULAR} ratings)",
+        "petition": f"open petition screen ({SIGNATURES} signatures)",
+        "scroll": "scroll one page of products",
+    }
+    medians = {}
+    for key, label in labels.items():
+        wall, cpu, tui_cpu = samples.wall[key], samples.cpu[key], samples.tui_cpu[key]
+        medians[key] = statistics.median(wall)
+        print(
+            f"{label}: median {medians[key]:.1f} ms, max {max(wall):.1f} ms "
+            f"(CPU median {statistics.median(cpu):.1f} ms, of which the TUI thread "
+            f"{statistics.median(tui_cpu):.1f} ms; runs: {', '.join(f'{x:.1f}' for x in wall)})"
+        )
+    worst = max(max(w) for w in samples.wall.values())
+    print(f"worst single sample: {worst:.1f} ms")
+    print("max_ms = the slowest per-action median (wall clock)")
+    print(f"max_ms={max(medians.values()):.1f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
