@@ -126,18 +126,9 @@ class Backend:
         """Scores of a product: all raters, and those in our trust network, with the reason."""
         view = self.node.trust_view(community)
         pairs: list[tuple[bytes, tuple[int, ...]]] = []
-        if view is not None:
-            if len(view) < agg.count:  # few trusted people: look up each one's rating
-                prefix = bytes([R.Kind.RATING])
-                suffix = community + R.gtin14(gtin).encode()
-                for author in view:
-                    rec = self.store.head(prefix + author + suffix)
-                    if rec is not None and isinstance(rec.body, R.RatingBody):
-                        pairs.append((author, rec.body.scores))
-            else:
-                for rec in self.store.product_records(community, gtin, R.Kind.RATING, limit=None):
-                    if view.is_trusted(rec.author) and isinstance(rec.body, R.RatingBody):
-                        pairs.append((rec.author, rec.body.scores))
+        if view is not None and agg.count:
+            # From the index alone (author and scores are its values): no decoding.
+            pairs = [x for x in self.store.rating_scores(community, gtin) if view.is_trusted(x[0])]
         trusted: dict[str, Any] = {"count": 0, "mean": [], "overall": None, "weight": 0.0}
         reason = "no one you trust has rated this"
         if view is not None and pairs:
@@ -170,13 +161,11 @@ class Backend:
         view = self.node.trust_view(petition.community)
         if view is None:
             return {"all": total, "trusted": 0, "reason": f"signed by {total}"}
-        if len(view) < total:
-            prefix = bytes([R.Kind.SIGNATURE])
-            suffix = petition.scope + petition.id
-            # A head whose record is gone (late, retracted) is a floor: head() is None.
-            signers = [a for a in view if self.store.head(prefix + a + suffix) is not None]
-        else:
-            signers = [r.author for r in self.store.signatures(petition.id, limit=None)]
+        prefix = bytes([R.Kind.SIGNATURE])
+        suffix = petition.scope + petition.id
+        # One lookup per trusted author (a head whose record is gone -- late,
+        # retracted -- is only a floor and does not count), never a decode.
+        signers = [a for a in view if self.store.head_id(prefix + a + suffix) is not None]
         return counts_view(T.trusted_count(signers, view, total=total))
 
     def community_view(self, rec: R.Record) -> dict[str, Any]:
@@ -434,7 +423,7 @@ def _petition_view(b: Backend, rec: R.Record) -> dict[str, Any]:
     )
     if b.node.identity is not None:
         key = bytes([R.Kind.SIGNATURE]) + b.node.identity.public_key + rec.scope + rec.id
-        out["signed"] = b.store.head(key) is not None
+        out["signed"] = b.store.head_id(key) is not None
     return out
 
 

@@ -13,8 +13,8 @@ cursor walks.
 | ``scope_time``  | scope(32) ‖ created_ms(u64) ‖ id(32)                    | ``b""``                        |
 | ``scope_kind``  | scope(32) ‖ kind(u8) ‖ created_ms(u64) ‖ id(32)         | ``b""``                        |
 | ``author_time`` | author(32) ‖ created_ms(u64) ‖ id(32)                   | ``b""``                        |
-| ``product``     | scope(32) ‖ gtin14(14 ASCII) ‖ kind(u8) ‖ id(32)        | ``b""`` (products and ratings) |
-| ``petition``    | petition id(32) ‖ created_ms(u64) ‖ id(32)              | ``b""`` (signatures)           |
+| ``product``     | scope(32) ‖ gtin14(14 ASCII) ‖ kind(u8) ‖ id(32)        | author(32) ‖ scores (u8 each; ratings) |
+| ``petition``    | petition id(32) ‖ created_ms(u64) ‖ id(32)              | author(32) of the signature    |
 | ``heads``       | replace key (see ``records.replace_key``)               | id(32) of the newest record    |
 | ``tombstones``  | target id(32) ‖ retracting author(32) ‖ retraction id(32) | ``b""``                      |
 | ``agg_product`` | scope(32) ‖ gtin14                                      | msgpack ``[count, [sums…]]``   |

@@ -348,6 +348,29 @@ class Store:
         with self.env.begin(db=self.db["agg_product"]) as txn:
             return [(k[38:].decode(), _read_agg(txn.get(scope + k[38:]))) for k in keys]
 
+    def rating_scores(self, scope: bytes, gtin: str) -> list[tuple[bytes, tuple[int, ...]]]:
+        """(author, scores) of every rating of a product, from the index alone."""
+        prefix = scope + R.gtin14(gtin).encode() + bytes([R.Kind.RATING])
+        out = []
+        with self.env.begin(db=self.db["product"]) as txn:
+            cur = txn.cursor()
+            if cur.set_range(prefix):
+                for key, value in cur.iternext():
+                    if not bytes(key).startswith(prefix):
+                        break
+                    v = bytes(value)
+                    out.append((v[:32], tuple(v[32:])))
+        return out
+
+    def head_id(self, key: bytes) -> bytes | None:
+        """The id of the stored record holding a replace key, without decoding it."""
+        with self.env.begin() as txn:
+            head = txn.get(key, db=self.db["heads"])
+            if head is None:
+                return None
+            rid = bytes(head)[8:]
+            return rid if txn.get(rid, db=self.db["records"]) is not None else None
+
     def petition_count(self, petition: bytes) -> int:
         with self.env.begin(db=self.db["agg_petition"]) as txn:
             raw = txn.get(petition)
@@ -553,9 +576,9 @@ class Store:
 
     def _index(self, txn: Any, rec: R.Record, sign: int) -> None:
         """Add (+1) or remove (-1) every derived entry of ``rec``."""
-        for name, key in _derived_entries(rec):
+        for name, key, value in _derived_entries(rec):
             if sign > 0:
-                txn.put(key, b"", db=self.db[name])
+                txn.put(key, value, db=self.db[name])
             else:
                 txn.delete(key, db=self.db[name])
         scope = rec.scope
@@ -673,20 +696,27 @@ def _add_scores(agg: ProductAggregate, scores: Sequence[int], sign: int) -> Prod
     return ProductAggregate(count, tuple(sums)) if count else ProductAggregate(0, ())
 
 
-def _derived_entries(rec: R.Record) -> list[tuple[str, bytes]]:
-    """The index keys (with empty values) that a stored record owns."""
+def _derived_entries(rec: R.Record) -> list[tuple[str, bytes, bytes]]:
+    """The index entries (database, key, value) that a stored record owns.
+
+    Product and petition entries carry the author (and a rating its scores) as
+    value, so trusted aggregates are computed from the index without decoding
+    records.
+    """
     scope, ts, rid = rec.scope, rec.created_ms, rec.id
-    keys = [
-        ("scope_time", L.timed(scope, ts, rid)),
-        ("scope_kind", L.timed(scope + bytes([rec.kind]), ts, rid)),
-        ("author_time", L.timed(rec.author, ts, rid)),
+    entries = [
+        ("scope_time", L.timed(scope, ts, rid), b""),
+        ("scope_kind", L.timed(scope + bytes([rec.kind]), ts, rid), b""),
+        ("author_time", L.timed(rec.author, ts, rid), b""),
     ]
     body = rec.body
     if isinstance(body, R.RatingBody | R.ProductBody):
-        keys.append(("product", scope + R.gtin14(body.gtin).encode() + bytes([rec.kind]) + rid))
+        key = scope + R.gtin14(body.gtin).encode() + bytes([rec.kind]) + rid
+        value = rec.author + (bytes(body.scores) if isinstance(body, R.RatingBody) else b"")
+        entries.append(("product", key, value))
     elif isinstance(body, R.SignatureBody):
-        keys.append(("petition", L.timed(body.petition, ts, rid)))
-    return keys
+        entries.append(("petition", L.timed(body.petition, ts, rid), rec.author))
+    return entries
 
 
 def rebuild_expected(stored: Iterable[R.Record]) -> dict[str, dict[bytes, bytes]]:
@@ -696,8 +726,8 @@ def rebuild_expected(stored: Iterable[R.Record]) -> dict[str, dict[bytes, bytes]
     members: dict[bytes, int] = {}
     stats: dict[bytes, list[int]] = {}
     for rec in stored:
-        for name, key in _derived_entries(rec):
-            d[name][key] = b""
+        for name, key, value in _derived_entries(rec):
+            d[name][key] = value
         hkey = R.replace_key(rec)
         if hkey is not None:
             d["heads"][hkey] = L.timed(b"", rec.created_ms, rec.id)

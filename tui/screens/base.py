@@ -9,12 +9,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from cercle.protocol.localapi import ApiError
 from cercle.tui import format as fmt
 from cercle.tui.client import ConnectionLost
 from cercle.tui.widgets.banner import ConnectionBanner
+from cercle.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from cercle.tui.link import NodeLink
@@ -45,7 +46,7 @@ class BaseScreen(Screen[None]):
         yield Header()
         yield ConnectionBanner()
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
