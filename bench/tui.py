@@ -36,19 +36,17 @@ import statistics
 import struct
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cercle.node.config import Config
 from cercle.node.datadir import DataDir
-from cercle.node.service import JOINED, Node
+from cercle.node.service import JOINED
+from cercle.node.threaded import NodeThread
 from cercle.protocol import canonical
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
@@ -244,64 +242,10 @@ def load(datadir: DataDir, raws: list[bytes], batch: int = 5000) -> dict[str, in
 # --------------------------------------------------------------------------- the node
 
 
-class NodeThread:
-    """A real node on trio in a background thread (as tests/tui_fixtures.NodeRunner)."""
-
-    def __init__(self, root: Path, seed: bytes) -> None:
-        self.datadir = DataDir(root)
-        self.identity = Identity.from_seed(seed)
-        self.node: Node | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._scope: trio.CancelScope | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-
-    def start(self, timeout: float = 120.0) -> Path:
-        self._thread = threading.Thread(target=self._run, name="bench-node", daemon=True)
-        self._thread.start()
-        if not self._started.wait(timeout) or self._error is not None:
-            raise RuntimeError("the node did not start") from self._error
-        socket: Path = self.datadir.socket
-        while not socket.exists():
-            time.sleep(0.01)
-        return socket
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._token = trio.lowlevel.current_trio_token()
-            config = Config(listen=("/ip4/127.0.0.1/tcp/0",), sync_interval_s=3600)
-            node = Node(self.datadir, config, self.identity)
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(node.serve)
-                    self.node = node
-                    self._started.set()
-                    await trio.sleep_forever()
-
-        try:
-            trio.run(main)
-        except BaseException as e:
-            self._error = e
-        finally:
-            self.node = None
-            self._started.set()
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._scope is not None and self._token is not None:
-            with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
-        self._thread.join(60)
-        self._thread = None
-
-
 @contextlib.contextmanager
 def running_node(raws: list[bytes]) -> Iterator[tuple[NodeThread, dict[str, int], float]]:
     tmp = Path(tempfile.mkdtemp(prefix="cbt", dir="/tmp"))  # short: Unix socket paths
-    runner = NodeThread(tmp / "d", VIEWER_SEED)
+    runner = NodeThread(tmp / "d", Identity.from_seed(VIEWER_SEED), timeout=120.0)
     try:
         t = time.perf_counter()
         counts = load(runner.datadir, raws)

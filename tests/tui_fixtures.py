@@ -13,20 +13,15 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from cercle.node.client import ApiClient
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
-from cercle.node.service import Node
-from cercle.protocol import records as R
+from cercle.node.threaded import NodeThread
 from cercle.protocol.identity import Identity
 
 SEED = hashlib.sha256(b"tui-test-author").digest()
@@ -46,82 +41,14 @@ class FixedClock:
         self.t += seconds
 
 
-class NodeRunner:
+class NodeRunner(NodeThread):
     """``runner.start()`` -> socket path; ``runner.stop()``; ``runner.submit(records)``."""
 
     def __init__(
         self, root: Path, *, seed: bytes = SEED, clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__(root, Identity.from_seed(seed), clock=clock, timeout=START_TIMEOUT_S)
         self.root = root
-        self.identity = Identity.from_seed(seed)
-        self.clock = clock
-        self.node: Node | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._scope: trio.CancelScope | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def socket(self) -> Path:
-        return DataDir(self.root).socket
-
-    def start(self) -> Path:
-        self._started.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name="cercle-test-node", daemon=True)
-        self._thread.start()
-        if not self._started.wait(START_TIMEOUT_S):
-            raise RuntimeError("the test node did not start in time")
-        if self._error is not None:
-            raise RuntimeError("the test node failed to start") from self._error
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.socket.exists():  # serve_api has bound it before started(); be sure
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test node's socket did not appear")
-            time.sleep(0.01)
-        return self.socket
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._token = trio.lowlevel.current_trio_token()
-            config = Config(listen=("/ip4/127.0.0.1/tcp/0",), sync_interval_s=3600)
-            node = Node(DataDir(self.root), config, self.identity, clock=self.clock)
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(node.serve)
-                    self.node = node
-                    self._started.set()
-                    await trio.sleep_forever()
-
-        try:
-            trio.run(main)
-        except BaseException as e:  # reported by start()
-            self._error = e
-        finally:
-            self.node = None
-            self._started.set()
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._scope is not None and self._token is not None:
-            with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
-        self._thread.join(START_TIMEOUT_S)
-        self._thread = None
-        self._scope = self._token = None
-
-    def submit(self, records: Sequence[R.Record]) -> None:
-        """Store records signed by other authors, as if they came by sync."""
-        node = self.node
-        assert node is not None and self._token is not None
-
-        async def go() -> None:
-            await node.submit(records=list(records), source="sync")
-
-        trio.from_thread.run(go, trio_token=self._token)
 
     def call(self, method: str, **params: Any) -> Any:
         """One blocking API call (the CLI's client)."""
