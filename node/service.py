@@ -52,6 +52,7 @@ DIRECTORY_TOPIC = "cercle/directory/1"
 TOPIC_PREFIX = "cercle/community/1/"
 JOINED = b"joined:"
 SYNC_SESSION_TIMEOUT_S = 300.0
+NODE_MAP_SIZE = 1 << 32  # 4 GiB
 PEX_PROTOCOL_ID = "/cercle/peers/1.0.0"
 PEX_MAX_ADDRS = 100
 PEX_MAX_BYTES = 64 * 1024
@@ -153,7 +154,9 @@ class Node:
 
     async def serve(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         self.datadir.ensure()
-        self.store = Store(self.datadir.db)
+        # A roomy map (address space, not disk: the file grows as data comes) makes
+        # growing it -- which needs every reader to be idle -- a rare event.
+        self.store = Store(self.datadir.db, map_size=NODE_MAP_SIZE)
         self.pipeline = Pipeline(self.store)
         try:
             await trio.to_thread.run_sync(self._load_trust)

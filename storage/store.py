@@ -440,6 +440,9 @@ class Store:
         return outcomes
 
     def _grow(self) -> None:
+        # LMDB allows this only while no transaction is open in this process:
+        # callers that read from other threads open the store with a map large
+        # enough that growing is rare (the node uses 4 GiB of address space).
         size = int(self.env.info()["map_size"])
         self.env.set_mapsize(size * 2)
 
