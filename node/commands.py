@@ -486,3 +486,6 @@ def register(subparsers: Subparsers) -> None:
              _show_product)  # fmt: skip
     p.add_argument("gtin", metavar="GTIN")
     p.add_argument("--community", required=True, metavar="ID")
+    p = _add(sub_show, "petition", "a petition with all and trusted signatures", _petition_show,
+             _show_petition)  # fmt: skip
+    p.add_argument("id", metavar="ID")
