@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, TabbedContent
 
+from cercle.protocol import records as R
 from cercle.protocol.localapi import UNKNOWN_METHOD, ApiError
 from cercle.tui.app import CercleApp
 from cercle.tui.screens.communities import CommunitiesScreen
@@ -508,5 +509,33 @@ def test_lost_connection_banner_and_reconnection(node_runner: NodeRunner) -> Non
             await until(pilot, lambda: not banner.display, "the banner to go")
             await until(pilot, lambda: screen.loads > loads, "the screen to refresh")
             assert [c["id"] for c in screen.items] == [cid]
+
+    run(scenario)
+
+
+def test_trust_floor_hides_strangers_until_unvetted_is_toggled(shared_node: NodeRunner) -> None:
+    cid = seed_community(shared_node, "Floor", criteria=("taste", "price"))
+    gtin = F.gtin(5151)
+    seed_product(shared_node, cid, gtin, "Tofu", scores=[4, 4])
+    node = shared_node.node
+    assert node is not None
+    stranger = F.rating(8765, bytes.fromhex(cid), 5151, (1, 1), t=node.now_ms())
+    shared_node.submit([stranger])
+    shared_node.call("communities.set_min_trust", id=cid, max_distance=1)
+
+    async def scenario() -> None:
+        app = make_app(shared_node)
+        async with app.run_test(size=SIZE) as pilot:
+            await shown(pilot, CommunitiesScreen)
+            app.push_screen(ProductScreen(cid, R.gtin14(gtin)))
+            product = await shown(pilot, ProductScreen)
+            assert [r["id"] for r in product.ratings] != [] and stranger.id.hex() not in {
+                r["id"] for r in product.ratings
+            }
+            loads = product.loads
+            await pilot.press("u")
+            await until(pilot, lambda: product.loads > loads, "the reload")
+            assert stranger.id.hex() in {r["id"] for r in product.ratings}
+            assert app.show_unvetted
 
     run(scenario)

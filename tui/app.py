@@ -46,11 +46,14 @@ class CercleApp(App[int]):
         Binding("slash", "goto('search')", "Search", key_display="/"),
         Binding("i", "goto('identity')", "Identity"),
         Binding("n", "goto('network')", "Network"),
+        Binding("u", "toggle_unvetted", "Unvetted"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
     connected: reactive[bool] = reactive(False)
+    # Lists hide authors outside a community's trust floor unless this is on.
+    show_unvetted: reactive[bool] = reactive(False)
     connection_message: reactive[str] = reactive("Connecting to the node…")
 
     def __init__(
@@ -105,6 +108,14 @@ class CercleApp(App[int]):
                 self.pop_screen()
             return
         self.switch_mode(mode)
+
+    def action_toggle_unvetted(self) -> None:
+        self.show_unvetted = not self.show_unvetted
+        state = "shown" if self.show_unvetted else "hidden where a community sets a trust floor"
+        self.notify(f"Records from authors outside your trust network: {state}")
+        for screen in self.screen_stack:
+            if isinstance(screen, BaseScreen):
+                screen.reload()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -57,6 +57,11 @@ class BaseScreen(Screen[None]):
     def link(self) -> NodeLink:
         return self.app.link  # type: ignore[attr-defined,no-any-return]
 
+    @property
+    def unvetted(self) -> bool:
+        """Whether lists include authors outside the community's trust floor (key u)."""
+        return bool(getattr(self.app, "show_unvetted", False))
+
     def now_ms(self) -> int:
         return int(self.app.clock() * 1000)  # type: ignore[attr-defined]
 

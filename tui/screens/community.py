@@ -90,7 +90,7 @@ class CommunityScreen(BaseScreen):
         self.cursor = ranked.get("cursor")
         petitions = await self.link.call("petitions.list", community=cid, limit=self.PAGE)
         self.petitions = list(petitions.get("items") or [])
-        feed = await self.link.call("feed", community=cid, limit=self.FEED)
+        feed = await self.link.call("feed", community=cid, limit=self.FEED, unvetted=self.unvetted)
         self.feed = list(feed.get("items") or [])
         self.render_all()
 

@@ -25,6 +25,7 @@ by its author. Each score is shown twice: **all raters**, and **people you trust
 | `/` | search products by name, brand or barcode |
 | `i` | your identity, profile and vouches |
 | `n` | network: peers, sync, rejected records |
+| `u` | show or hide authors outside a community's trust floor (`cercle community min-trust`) |
 | `ctrl+p` | command palette: every screen and action |
 | `ctrl+r` | refresh this screen |
 | `escape` | back |
@@ -54,6 +55,9 @@ checks it offline), `m` loads more signers. Trusted signers are listed first.
 
 `enter` or `ctrl+s` saves, `escape` cancels. Errors show under each field and
 nothing is sent until they are fixed.
+
+Muted and blocked authors and hidden records (`cercle mute`, `block`, `hide`)
+stay out of every list; blocked authors also leave your trust network.
 
 If the node stops, a banner says so and the TUI reconnects by itself.
 """

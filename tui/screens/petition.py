@@ -90,7 +90,9 @@ class PetitionScreen(BaseScreen):
     async def load(self) -> None:
         self.petition = await self.link.call("petitions.get", id=self.petition_id)
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.signers)))
-        page = await self.link.call("petitions.signatures", id=self.petition_id, limit=limit)
+        page = await self.link.call(
+            "petitions.signatures", id=self.petition_id, limit=limit, unvetted=self.unvetted
+        )
         self.signers = list(page.get("items") or [])
         self.cursor = page.get("cursor")
         self.render_all()
@@ -99,7 +101,11 @@ class PetitionScreen(BaseScreen):
         if self.cursor is None:
             return
         page = await self.call(
-            "petitions.signatures", id=self.petition_id, cursor=self.cursor, limit=self.PAGE
+            "petitions.signatures",
+            id=self.petition_id,
+            cursor=self.cursor,
+            limit=self.PAGE,
+            unvetted=self.unvetted,
         )
         if page is not None:
             known = {s["id"] for s in self.signers}

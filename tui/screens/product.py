@@ -67,7 +67,11 @@ class ProductScreen(BaseScreen):
         )
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.ratings)))
         page = await self.link.call(
-            "ratings.list", community=self.community_id, gtin=self.gtin, limit=limit
+            "ratings.list",
+            community=self.community_id,
+            gtin=self.gtin,
+            limit=limit,
+            unvetted=self.unvetted,
         )
         self.ratings = list(page.get("items") or [])
         self.cursor = page.get("cursor")
@@ -82,6 +86,7 @@ class ProductScreen(BaseScreen):
             gtin=self.gtin,
             cursor=self.cursor,
             limit=self.PAGE,
+            unvetted=self.unvetted,
         )
         if page is not None:
             known = {r["id"] for r in self.ratings}
