@@ -22,6 +22,9 @@ class CommunityScreen(BaseScreen):
     AUTO_FOCUS = "#products"  # Enter opens the highlighted product right away
 
     DEFAULT_CSS = """
+    CommunityScreen .unloaded {
+        display: none;
+    }
     CommunityScreen #community-header {
         height: auto;
         padding: 0 1;
@@ -64,7 +67,9 @@ class CommunityScreen(BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="community-header")
-        with TabbedContent(id="tabs"):
+        # Hidden until the first load: one paint with the data instead of several
+        # of empty tables (each costs tens of ms on a small machine).
+        with TabbedContent(id="tabs", classes="unloaded"):
             with TabPane("Products", id="tab-products"):
                 products: DataTable[str] = DataTable(id="products", cursor_type="row")
                 products.add_columns("Product", "Brand", "GTIN", "Score · trusted")
@@ -131,6 +136,11 @@ class CommunityScreen(BaseScreen):
         self.render_products()
         self.render_petitions()
         self.render_feed()
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.has_class("unloaded"):
+            tabs.remove_class("unloaded")
+            if self.focused is None:
+                self.query_one("#products", DataTable).focus()
 
     def render_products(self) -> None:
         table = self.query_one("#products", DataTable)
