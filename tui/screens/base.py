@@ -75,6 +75,19 @@ class BaseScreen(Screen[None]):
             self.notify(str(e), title="Not connected", severity="warning")
         return None
 
+    async def next_page(
+        self, method: str, shown: list[dict[str, Any]], key: str, cursor: str, **params: Any
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        """The page after ``cursor``: items not already ``shown`` (by ``key``), next cursor.
+
+        None if the call failed (the user has been told).
+        """
+        page = await self.call(method, cursor=cursor, **params)
+        if page is None:
+            return None
+        seen = {item[key] for item in shown}
+        return [i for i in page.get("items") or [] if i[key] not in seen], page.get("cursor")
+
     # -- loading -----------------------------------------------------------------
 
     async def load(self) -> None:

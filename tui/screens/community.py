@@ -104,14 +104,17 @@ class CommunityScreen(BaseScreen):
             return
         self._loading_more = True
         try:
-            page = await self.call(
-                "products.ranked", community=self.community_id, cursor=self.cursor, limit=self.PAGE
+            got = await self.next_page(
+                "products.ranked",
+                self.products,
+                "gtin",
+                self.cursor,
+                community=self.community_id,
+                limit=self.PAGE,
             )
-            if page is not None:
-                known = {p["gtin"] for p in self.products}
-                new = [p for p in page.get("items") or [] if p["gtin"] not in known]
+            if got is not None:
+                new, self.cursor = got
                 self.products += new
-                self.cursor = page.get("cursor")
                 self.add_product_rows(new)  # append: the rows shown stay as they are
                 self.render_products_more()
         finally:

@@ -100,17 +100,18 @@ class PetitionScreen(BaseScreen):
     async def load_more(self) -> None:
         if self.cursor is None:
             return
-        page = await self.call(
+        got = await self.next_page(
             "petitions.signatures",
+            self.signers,
+            "id",
+            self.cursor,
             id=self.petition_id,
-            cursor=self.cursor,
             limit=self.PAGE,
             unvetted=self.unvetted,
         )
-        if page is not None:
-            known = {s["id"] for s in self.signers}
-            self.signers += [s for s in page.get("items") or [] if s["id"] not in known]
-            self.cursor = page.get("cursor")
+        if got is not None:
+            new, self.cursor = got
+            self.signers += new
             self.render_signers()
 
     def render_all(self) -> None:

@@ -80,18 +80,19 @@ class ProductScreen(BaseScreen):
     async def load_more(self) -> None:
         if self.cursor is None:
             return
-        page = await self.call(
+        got = await self.next_page(
             "ratings.list",
+            self.ratings,
+            "id",
+            self.cursor,
             community=self.community_id,
             gtin=self.gtin,
-            cursor=self.cursor,
             limit=self.PAGE,
             unvetted=self.unvetted,
         )
-        if page is not None:
-            known = {r["id"] for r in self.ratings}
-            self.ratings += [r for r in page.get("items") or [] if r["id"] not in known]
-            self.cursor = page.get("cursor")
+        if got is not None:
+            new, self.cursor = got
+            self.ratings += new
             self.render_ratings()
 
     @property
