@@ -44,6 +44,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ingest import WORDS as INGEST_WORDS
+
 from cercle.node.datadir import DataDir
 from cercle.node.service import JOINED
 from cercle.node.threaded import NodeThread
@@ -63,21 +66,7 @@ BIG = (2_500, 2_500, 2_000, 1_500)  # ratings of products 1..4
 SIGNATURES = 20_000
 VIEWER_SEED = hashlib.sha256(b"tui-bench-viewer").digest()
 DIRECT, FANOUT, FANOUT2 = 20, 10, 2  # vouches: viewer -> 20 -> 10 each -> 2 each
-WORDS = [
-    "good",
-    "tasty",
-    "fresh",
-    "crunchy",
-    "sweet",
-    "bitter",
-    "organic",
-    "local",
-    "fair",
-    "honest",
-    "label",
-    "clear",
-    "price",
-]
+WORDS = INGEST_WORDS[:13]  # the same vocabulary as bench/ingest.py (the first 13 words)
 SIZE = (120, 40)
 
 
