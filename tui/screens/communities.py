@@ -14,6 +14,7 @@ from cercle.tui import forms
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.form import Field, FormScreen
+from cercle.tui.widgets.table import FastTable
 
 
 class CommunitiesScreen(BaseScreen):
@@ -45,7 +46,7 @@ class CommunitiesScreen(BaseScreen):
             "Enter opens one; c creates one.",
             id="communities-help",
         )
-        table: DataTable[str] = DataTable(id="communities", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = FastTable(id="communities", cursor_type="row", zebra_stripes=True)
         table.add_columns("Name", "Values", "Members", "Records", "Joined")
         yield table
 

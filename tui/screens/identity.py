@@ -13,6 +13,7 @@ from cercle.tui import format as fmt
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.record_forms import profile_form, vouch_form
+from cercle.tui.widgets.table import FastTable
 
 
 class IdentityScreen(BaseScreen):
@@ -45,7 +46,7 @@ class IdentityScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity")
         yield Static("Vouches you gave", id="vouches-title")
-        table: DataTable[str] = DataTable(id="vouches", cursor_type="row")
+        table: DataTable[str] = FastTable(id="vouches", cursor_type="row")
         table.add_columns("Subject", "", "Community", "When")
         yield table
 

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 from cercle.tui import format as fmt
 from cercle.tui.messages import PeerChanged, SyncProgress
 from cercle.tui.screens.base import BaseScreen
+from cercle.tui.widgets.table import FastTable
 
 
 class NetworkScreen(BaseScreen):
@@ -49,20 +50,20 @@ class NetworkScreen(BaseScreen):
         with Horizontal():
             with Vertical():
                 yield Static("Peers", classes="section-title")
-                peers: DataTable[str] = DataTable(id="peers", cursor_type="row")
+                peers: DataTable[str] = FastTable(id="peers", cursor_type="row")
                 peers.add_columns("Peer", "Address")
                 yield peers
                 yield Static("Topics", classes="section-title")
-                topics: DataTable[str] = DataTable(id="topics", cursor_type="row")
+                topics: DataTable[str] = FastTable(id="topics", cursor_type="row")
                 topics.add_columns("Topic")
                 yield topics
             with Vertical():
                 yield Static("Sync sessions", classes="section-title")
-                sync: DataTable[str] = DataTable(id="sync", cursor_type="row")
+                sync: DataTable[str] = FastTable(id="sync", cursor_type="row")
                 sync.add_columns("Peer", "Community", "State", "Received", "Sent")
                 yield sync
                 yield Static("Records rejected", classes="section-title")
-                rejected: DataTable[str] = DataTable(id="rejected", cursor_type="row")
+                rejected: DataTable[str] = FastTable(id="rejected", cursor_type="row")
                 rejected.add_columns("Reason", "Count")
                 yield rejected
 

@@ -19,6 +19,7 @@ from cercle.tui import forms
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.form import Field, FieldError, FormScreen
+from cercle.tui.widgets.table import FastTable
 
 EXPORT_UNSUPPORTED = (
     "This node cannot export petitions (it lacks the petitions.export method): "
@@ -83,7 +84,7 @@ class PetitionScreen(BaseScreen):
         yield Static(id="petition-text")
         yield ProgressBar(total=100, show_eta=False, id="petition-progress")
         yield Static(id="petition-counts")
-        table: DataTable[str] = DataTable(id="signers", cursor_type="row")
+        table: DataTable[str] = FastTable(id="signers", cursor_type="row")
         table.add_columns("Signer", "Trust", "When")
         yield table
 

@@ -14,6 +14,7 @@ from cercle.tui import format as fmt
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.record_forms import rating_form
+from cercle.tui.widgets.table import FastTable
 
 
 class ProductScreen(BaseScreen):
@@ -54,7 +55,7 @@ class ProductScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="product-header")
         yield Static(id="product-scores")
-        table: DataTable[str] = DataTable(id="ratings", cursor_type="row")
+        table: DataTable[str] = FastTable(id="ratings", cursor_type="row")
         table.add_columns("Who", "Trust", "Scores", "Comment", "When")
         yield table
         yield Static("", id="ratings-more")

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Static
 from cercle.tui import format as fmt
 from cercle.tui import forms
 from cercle.tui.screens.base import BaseScreen
+from cercle.tui.widgets.table import FastTable
 
 
 class SearchScreen(BaseScreen):
@@ -50,7 +51,7 @@ class SearchScreen(BaseScreen):
         yield Input(placeholder="Product name, brand or barcode (GTIN)", id="search-query")
         yield Static("", id="error-query")
         yield Static("Search the communities you joined.", id="search-summary")
-        table: DataTable[str] = DataTable(id="results", cursor_type="row")
+        table: DataTable[str] = FastTable(id="results", cursor_type="row")
         table.add_columns("Product", "Brand", "GTIN", "Community", "Score · trusted")
         yield table
 
