@@ -17,7 +17,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable
 
 from cercle.protocol import records as R
 from cercle.protocol.localapi import UNKNOWN_METHOD, ApiError
@@ -333,7 +333,7 @@ def test_create_sign_and_export_a_petition(shared_node: NodeRunner, tmp_path: Pa
             )
             await save(pilot, form)
             await until(pilot, lambda: community.petitions, "the petition to show")
-            assert community.query_one(TabbedContent).active == "tab-petitions"
+            assert community.active_tab == "tab-petitions"
             table = community.query_one("#petitions", DataTable)
             table.focus()
             await pilot.press("enter")

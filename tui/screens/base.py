@@ -9,13 +9,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Header
 
 from cercle.protocol.localapi import ApiError
 from cercle.tui import format as fmt
 from cercle.tui.client import ConnectionLost
 from cercle.tui.widgets.banner import ConnectionBanner
 from cercle.tui.widgets.keybar import KeyBar
+from cercle.tui.widgets.titlebar import TitleBar
 
 if TYPE_CHECKING:
     from cercle.tui.link import NodeLink
@@ -43,7 +43,7 @@ class BaseScreen(Screen[None]):
     # -- layout ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar()
         yield ConnectionBanner()
         yield from self.compose_body()
         yield KeyBar()

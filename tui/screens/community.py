@@ -6,14 +6,17 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, DataTable, Static
 
 from cercle.protocol.localapi import LIMIT_MAX
 from cercle.tui import format as fmt
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.record_forms import petition_form, rating_form
+from cercle.tui.widgets.tabbar import TabBar
+from cercle.tui.widgets.table import FastTable
 
 
 class CommunityScreen(BaseScreen):
@@ -33,9 +36,8 @@ class CommunityScreen(BaseScreen):
     CommunityScreen #tabs {
         height: 1fr;
     }
-    CommunityScreen TabPane {
+    CommunityScreen #tabs > Vertical {
         height: 1fr;
-        padding: 0;
     }
     CommunityScreen DataTable {
         height: 1fr;
@@ -51,6 +53,14 @@ class CommunityScreen(BaseScreen):
         Binding("m", "more", "More"),
         Binding("j", "join", "Join"),
         Binding("l", "leave", "Leave"),
+        Binding("1", "tab('tab-products')", "Products", show=False),
+        Binding("2", "tab('tab-petitions')", "Petitions", show=False),
+        Binding("3", "tab('tab-activity')", "Activity", show=False),
+    ]
+    TABS: ClassVar[list[tuple[str, str]]] = [
+        ("tab-products", "Products"),
+        ("tab-petitions", "Petitions"),
+        ("tab-activity", "Activity"),
     ]
     PAGE: ClassVar[int] = 25
     FEED: ClassVar[int] = 30
@@ -69,20 +79,37 @@ class CommunityScreen(BaseScreen):
         yield Static(id="community-header")
         # Hidden until the first load: one paint with the data instead of several
         # of empty tables (each costs tens of ms on a small machine).
-        with TabbedContent(id="tabs", classes="unloaded"):
-            with TabPane("Products", id="tab-products"):
-                products: DataTable[str] = DataTable(id="products", cursor_type="row")
+        yield TabBar(self.TABS, id="tab-bar")
+        with ContentSwitcher(id="tabs", initial="tab-products", classes="unloaded"):
+            with Vertical(id="tab-products"):
+                products = FastTable(id="products", cursor_type="row")
                 products.add_columns("Product", "Brand", "GTIN", "Score · trusted")
                 yield products
                 yield Static("", id="products-more")
-            with TabPane("Petitions", id="tab-petitions"):
-                petitions: DataTable[str] = DataTable(id="petitions", cursor_type="row")
+            with Vertical(id="tab-petitions"):
+                petitions = FastTable(id="petitions", cursor_type="row")
                 petitions.add_columns("Title", "Progress", "Trusted", "Deadline", "")
                 yield petitions
-            with TabPane("Activity", id="tab-activity"):
-                feed: DataTable[str] = DataTable(id="feed", cursor_type="row")
+            with Vertical(id="tab-activity"):
+                feed = FastTable(id="feed", cursor_type="row")
                 feed.add_columns("When", "Who", "What")
                 yield feed
+
+    @property
+    def active_tab(self) -> str:
+        """The id of the tab shown: tab-products, tab-petitions or tab-activity."""
+        return self.query_one(TabBar).active
+
+    def action_tab(self, tab_id: str) -> None:
+        self.query_one(TabBar).active = tab_id
+
+    def on_tab_bar_changed(self, event: TabBar.Changed) -> None:
+        event.stop()
+        self.query_one("#tabs", ContentSwitcher).current = event.active
+        table = {"tab-products": "#products", "tab-petitions": "#petitions"}.get(
+            event.active, "#feed"
+        )
+        self.query_one(table, DataTable).focus()
 
     # -- loading -----------------------------------------------------------------
 
@@ -139,7 +166,7 @@ class CommunityScreen(BaseScreen):
         self.render_products()
         self.render_petitions()
         self.render_feed()
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self.query_one("#tabs", ContentSwitcher)
         if tabs.has_class("unloaded"):
             tabs.remove_class("unloaded")
             if self.focused is None:
@@ -255,7 +282,7 @@ class CommunityScreen(BaseScreen):
         def done(result: Any) -> None:
             if result:
                 self.notify("Petition published")
-                self.query_one(TabbedContent).active = "tab-petitions"
+                self.action_tab("tab-petitions")
 
         form = petition_form(self.link, self.community_id, now_ms=self.now_ms())
         self.app.push_screen(form, done)

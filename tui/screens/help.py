@@ -38,7 +38,8 @@ by its author. Each score is shown twice: **all raters**, and **people you trust
 
 ## A community
 
-Tabs: products (best rated first), petitions, activity (live).
+Tabs (keys `1`, `2`, `3` or a click): products (best rated first), petitions,
+activity (live).
 `r` rates a product, `p` starts a petition, `m` loads more products
 (scrolling to the bottom does too), `j`/`l` join or leave.
 
