@@ -34,6 +34,7 @@ import random
 import shutil
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest import WORDS as INGEST_WORDS
 
 from cercle.node.datadir import DataDir
+from cercle.node.keystore import create_identity
+from cercle.node.launcher import start_background_node, wait_for_node
 from cercle.node.service import JOINED
-from cercle.node.threaded import NodeThread
 from cercle.protocol import canonical
 from cercle.protocol import records as R
-from cercle.protocol.identity import Identity
 from cercle.storage import Store
 
 OUT = Path(__file__).parent / "out"
@@ -232,17 +233,34 @@ def load(datadir: DataDir, raws: list[bytes], batch: int = 5000) -> dict[str, in
 
 
 @contextlib.contextmanager
-def running_node(raws: list[bytes]) -> Iterator[tuple[NodeThread, dict[str, int], float]]:
+def running_node(raws: list[bytes]) -> Iterator[tuple[DataDir, dict[str, int], float]]:
+    """A node in its own process, as ``cercle`` starts one, on a data directory holding ``raws``.
+
+    Not a thread of this process: the TUI would then share its interpreter lock
+    and its garbage collector with the node, which no user's TUI does.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="cbt", dir="/tmp"))  # short: Unix socket paths
-    runner = NodeThread(tmp / "d", Identity.from_seed(VIEWER_SEED), timeout=120.0)
+    datadir = DataDir(tmp / "d")
+    proc = None
     try:
         t = time.perf_counter()
-        counts = load(runner.datadir, raws)
+        counts = load(datadir, raws)
         loaded_s = time.perf_counter() - t
-        runner.start()
-        yield runner, counts, loaded_s
+        create_identity(datadir.identity, unencrypted=True, seed=VIEWER_SEED)
+        datadir.config.write_text(
+            'listen = ["/ip4/127.0.0.1/tcp/0"]\nsync_interval_s = 3600\n', encoding="utf-8"
+        )
+        proc = start_background_node(datadir, None)
+        wait_for_node(datadir, proc, timeout=120.0)
+        yield datadir, counts, loaded_s
     finally:
-        runner.stop()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -317,12 +335,13 @@ async def back(pilot: Any) -> None:
 async def measure(socket: Path, cid: str, gtin: str, pid: str, repeat: int) -> Samples:
     from textual.widgets import DataTable, ProgressBar
 
-    from cercle.tui.app import CercleApp
+    from cercle.tui.app import CercleApp, freeze_startup_heap
     from cercle.tui.screens.community import CommunityScreen
     from cercle.tui.screens.petition import PetitionScreen
     from cercle.tui.screens.product import ProductScreen
 
     app = CercleApp(socket, backoff=(0.05, 0.1, 0.2))
+    freeze_startup_heap()  # as run_tui does
     samples = Samples()
 
     def community_shown() -> bool:
@@ -392,18 +411,17 @@ def main() -> None:
     print(f"dataset: {len(raws)} records (ready in {time.perf_counter() - t:.1f} s)")
     charter, petition = _setup()
     cid, pid, gtin = charter.id.hex(), petition.id.hex(), R.gtin14(_gtin(0))
-    with running_node(raws) as (runner, counts, loaded_s):
+    with running_node(raws) as (datadir, counts, loaded_s):
         print(f"loaded into the store in {loaded_s:.1f} s: {counts}")
         if counts != {"stored": len(raws)}:
             raise RuntimeError("the data set did not load cleanly")
-        node = runner.node
-        view = node.trust_view(charter.id) if node is not None else None
+        del raws  # the TUI process holds no more than a user's does
         print(
             f"community: {PRODUCTS} products, {RATINGS} ratings from {AUTHORS} authors "
             f"(product {gtin}: {POPULAR} ratings); petition: {SIGNATURES} signatures; "
-            f"the viewer trusts {len(view) if view else 0} authors"
+            f"the viewer vouches for {DIRECT} authors, {len(_vouches())} vouches in all"
         )
-        samples = asyncio.run(measure(runner.datadir.socket, cid, gtin, pid, args.repeat))
+        samples = asyncio.run(measure(datadir.socket, cid, gtin, pid, args.repeat))
     labels = {
         "community": "open community screen",
         "product": f"open product screen ({POPULAR} ratings)",
