@@ -29,6 +29,7 @@ from cercle.node.keystore import (
     import_identity,
     read_keystore,
 )
+from cercle.protocol.display import printable
 from cercle.protocol.identity import KeystoreError, fingerprint
 
 Subparsers = Any  # argparse._SubParsersAction is private; its type is not worth the import
@@ -39,11 +40,11 @@ PROG = "cercle"
 
 
 def _err(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(printable(f"{PROG}: error: {message}"), file=sys.stderr)
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
+    print(printable(f"{PROG}: warning: {message}"), file=sys.stderr)
 
 
 def _help_handler(parser: argparse.ArgumentParser) -> Handler:

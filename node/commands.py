@@ -20,6 +20,7 @@ from typing import Any
 
 from cercle.node.client import ApiClient
 from cercle.node.datadir import DataDir
+from cercle.protocol.display import printable
 from cercle.protocol.errors import CercleError
 from cercle.protocol.localapi import ApiError
 from cercle.protocol.records import SCORE_MAX, SCORE_MIN, gtin_valid
@@ -34,7 +35,12 @@ class UsageError(CercleError):
 
 
 def _err(message: str) -> None:
-    print(f"cercle: error: {message}", file=sys.stderr)
+    print(printable(f"cercle: error: {message}"), file=sys.stderr)
+
+
+def _out(text: str) -> None:
+    """Print a line for a person: record text may hold terminal commands (protocol.display)."""
+    print(printable(text))
 
 
 def _json_default(value: object) -> object:
@@ -60,24 +66,24 @@ def _show(value: Any) -> str:
 def print_fields(result: Any, keys: Sequence[str] | None = None) -> None:
     """A map as aligned "key  value" lines (the given keys first, then the rest)."""
     if not isinstance(result, dict):
-        print(_show(result))
+        _out(_show(result))
         return
     order = [k for k in (keys or ()) if k in result] + [k for k in result if k not in (keys or ())]
     width = max((len(k) for k in order), default=0)
     for k in order:
-        print(f"{k.ljust(width)}  {_show(result[k])}")
+        _out(f"{k.ljust(width)}  {_show(result[k])}")
 
 
 def print_table(rows: Sequence[Any], columns: Sequence[str], empty: str) -> None:
     """Rows (maps) as a table of the given columns; ``empty`` if there are none."""
     if not rows:
-        print(empty)
+        _out(empty)
         return
     cells = [[_show(r.get(c)) if isinstance(r, dict) else "" for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    _out("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        _out("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _items(result: Any) -> list[Any]:
@@ -99,7 +105,9 @@ def _command(run: Command, show: Callable[[Any, argparse.Namespace], None]) -> H
             _err(str(e))
             return 1
         if args.json:
-            print(json.dumps(result, indent=2, ensure_ascii=False, default=_json_default))
+            text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default)
+            # JSON escapes C0 controls itself; C1 and bidi controls only matter on a terminal.
+            print(printable(text) if sys.stdout.isatty() else text)
         else:
             show(result, args)
         return 0
@@ -110,7 +118,7 @@ def _command(run: Command, show: Callable[[Any, argparse.Namespace], None]) -> H
 def _created(what: str) -> Callable[[Any, argparse.Namespace], None]:
     def show(result: Any, args: argparse.Namespace) -> None:
         rid = result.get("id") if isinstance(result, dict) else result
-        print(f"{what}: {_show(rid)}")
+        _out(f"{what}: {_show(rid)}")
 
     return show
 
@@ -266,9 +274,9 @@ def _petition_export(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 def _show_export(result: Any, args: argparse.Namespace) -> None:
-    print(f"Wrote {result.get('path')}: {result.get('signatures')} signatures, "
-          f"Merkle root {result.get('root')}")  # fmt: skip
-    print(f"Anyone can check it offline with: cercle verify {args.output}")
+    _out(f"Wrote {result.get('path')}: {result.get('signatures')} signatures, "
+         f"Merkle root {result.get('root')}")  # fmt: skip
+    _out(f"Anyone can check it offline with: cercle verify {args.output}")
 
 
 def _show_petition(result: Any, args: argparse.Namespace) -> None:
@@ -345,8 +353,8 @@ def _product_show(args: argparse.Namespace, c: ApiClient) -> Any:
 
 def _show_product(result: Any, args: argparse.Namespace) -> None:
     print_fields(result, ("gtin", "name", "brand", "labels"))
-    print(f"scores       {_score_line(result)}")
-    print(f"why          {(result.get('scores') or {}).get('reason', '')}")
+    _out(f"scores       {_score_line(result)}")
+    _out(f"why          {(result.get('scores') or {}).get('reason', '')}")
 
 
 # -- registration ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 
 from cercle.node.datadir import DataDir
 from cercle.protocol.bundle import MAX_BUNDLE_BYTES, verify_bundle
+from cercle.protocol.display import printable
 
 Subparsers = Any
 
@@ -33,7 +34,7 @@ BUNDLE_MODE = 0o644
 
 
 def _err(message: str) -> None:
-    print(f"cercle: error: {message}", file=sys.stderr)
+    print(printable(f"cercle: error: {message}"), file=sys.stderr)
 
 
 def read_bundle_file(path: Path) -> bytes:
@@ -85,7 +86,7 @@ def _verify(args: argparse.Namespace, datadir: DataDir) -> int:
     if args.json:
         print(json.dumps({"file": str(args.file), **report.to_json()}, indent=2))
     else:
-        print(report.summary())
+        print(printable(report.summary()))  # the title is a stranger's text
     return 0 if report.ok else 1
 
 

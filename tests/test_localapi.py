@@ -707,6 +707,18 @@ async def test_cli_status_and_json(
     assert "Vegans" in out and "taste, ethics" in out
 
 
+async def test_cli_does_not_pass_terminal_commands_through(
+    served: tuple[Path, FakeBackend, ApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, backend, _ = served
+    backend.communities[COMMUNITY]["name"] = "Veg\x1b]0;pwned\x07ans\u202e"
+    assert await run_cli(served, "community", "list") == 0
+    out = capsys.readouterr().out
+    assert "Veg\ufffd]0;pwned\ufffdans\ufffd" in out and "\x1b" not in out
+    assert await run_cli(served, "community", "list", "--json") == 0  # not a terminal: as sent
+    assert json.loads(capsys.readouterr().out)["items"][0]["name"] == "Veg\x1b]0;pwned\x07ans\u202e"
+
+
 async def test_cli_rate_maps_criteria(
     served: tuple[Path, FakeBackend, ApiServer], capsys: pytest.CaptureFixture[str]
 ) -> None:

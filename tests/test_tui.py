@@ -539,3 +539,75 @@ def test_trust_floor_hides_strangers_until_unvetted_is_toggled(shared_node: Node
             assert app.show_unvetted
 
     run(scenario)
+
+
+# --------------------------------------------------------------------------- hostile text
+
+# Names, titles and texts come from strangers: as markup, this one would end a
+# tag that is not open (Textual raises), swallow "[bio]" and make "free" a
+# clickable action.
+HOSTILE = "[/b] Tofu [bio] [@click=app.quit]free[/]"
+
+
+def screen_text(app: CercleApp) -> str:
+    """What the terminal shows, as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def test_text_from_the_network_is_shown_as_written(node_runner: NodeRunner) -> None:
+    cid = node_runner.call(
+        "communities.create", name=HOSTILE, description=HOSTILE, values=["vegan"], criteria=["x"]
+    )["id"]
+    gtin = F.gtin(6161)
+    brand = "[/i]\x1b]0;pwned\x07\u202e"  # and a terminal command, a bidi override
+    node_runner.call("products.put", community=cid, gtin=gtin, name=HOSTILE, brand=brand)
+    node_runner.call("ratings.put", community=cid, gtin=gtin, scores=[4], text=HOSTILE)
+    pid = node_runner.call(
+        "petitions.create",
+        community=cid,
+        title=HOSTILE,
+        text=HOSTILE,
+        target=HOSTILE,
+        goal=5,
+        deadline_ms=4 * 10**12,
+    )["id"]
+    node_runner.call("petitions.sign", id=pid)
+    node_runner.call("profile.set", display_name=HOSTILE, about=HOSTILE)
+
+    async def scenario() -> None:
+        app = make_app(node_runner)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await shown(pilot, CommunitiesScreen)
+            await pilot.pause()
+            assert HOSTILE in screen_text(app)
+            community = await open_community(pilot, cid)
+            await pilot.pause()
+            text = screen_text(app)
+            assert text.count(HOSTILE) >= 3  # title, header, product row
+            assert "[/i]\ufffd]0;pwned\ufffd\ufffd" in text and "\x1b" not in text
+            await pilot.press("2")
+            await pilot.pause()
+            assert HOSTILE in screen_text(app)  # the petition's title
+            community.open_petition({"id": pid})
+            await shown(pilot, PetitionScreen)
+            await pilot.pause()
+            assert screen_text(app).count(HOSTILE) >= 3  # title, text, target, the signer
+            await pilot.press("escape")
+            await shown(pilot, CommunityScreen, loads=2)
+            community.open_product({"gtin": R.gtin14(gtin)})
+            await shown(pilot, ProductScreen)
+            await pilot.pause()
+            assert screen_text(app).count(HOSTILE) >= 3  # name, the rating's text and author
+            app.push_screen(SearchScreen())
+            search = await shown(pilot, SearchScreen)
+            await pilot.press(*"[/b]", "enter")
+            await pilot.pause()
+            assert "[/b]" in screen_text(app)
+            await pilot.press("escape")
+            await pilot.press("i")
+            await shown(pilot, IdentityScreen)
+            await pilot.pause()
+            assert HOSTILE in screen_text(app)
+            assert app.is_running and [p["name"] for p in search.results] == [HOSTILE]
+
+    run(scenario)

@@ -164,6 +164,10 @@ def test_counts_keys_and_records() -> None:
     ) == ("distrust abababababab…")
 
 
+def test_api_errors_are_printable() -> None:
+    assert fmt.api_error(ApiError("bad_params", "name: \x1b[31m")) == "name: \ufffd[31m"
+
+
 def _imports(path: Path) -> set[str]:
     out: set[str] = set()
     for n in ast.walk(ast.parse(path.read_text())):

@@ -4,8 +4,9 @@ FastTable replaces DataTable's per-cell Rich rendering with a direct path for
 plain one-line cells (tui/widgets/table.py), overriding a private method. These
 tests pin its output to DataTable's own on the same rows -- cropped, padded,
 wide and empty cells, the cursor row, zebra stripes, a fixed column, cells it
-leaves to DataTable (markup, justified text) -- so a Textual upgrade that
-changes how cells look fails here rather than on screen.
+leaves to DataTable (styled, justified text) -- so a Textual upgrade that
+changes how cells look fails here rather than on screen. And a ``str`` cell is
+text: what strangers write is never read as markup.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROWS: list[tuple[Any, ...]] = [
     ("Pain", "", "05000000000012", None),
     ("Tofu 豆腐 fumé", "Épicerie 🌱", "05000000000029", "—"),
     ("x" * 80, "Brand 12", 12, 3.14159),
-    ("[b]bold[/b] markup", Text("right", justify="right"), "05000000000036", "3.0 ★ (2)"),
+    (Text.from_markup("[b]bold[/b] markup"), Text("right", justify="right"), "0500", "3.0 ★"),
     ("Last", "Brand 0", "05000000000043", "5.0 ★ (1)"),
 ]
 
@@ -121,6 +122,21 @@ def test_fast_table_takes_the_fast_path() -> None:
             finally:
                 DataTable._render_cell = original  # type: ignore[method-assign]
             body = {c for c in calls if c[0] >= 0}
-            assert body == {(4, 0), (4, 1)}, body  # the markup cell and the right-justified one
+            assert body == {(4, 0), (4, 1)}, body  # the styled cell and the right-justified one
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("text", ["[/b] closes nothing", "Tofu [bio]", "[@click=app.quit]free[/]"])
+def test_str_cells_are_text_not_markup(text: str) -> None:
+    async def scenario() -> None:
+        app = Pair(cursor_type="row")
+        async with app.run_test(size=(130, 12)) as pilot:
+            fast = app.query_one("#fast", FastTable)
+            fast.add_row(text, "[i]", "05000000000050", "", key="hostile")
+            await pilot.pause()
+            line = "".join(ch for ch, _ in cells(fast)[len(ROWS) + 1])
+            assert line.startswith(f" {text}") and " [i] " in line
+            assert app.is_running
 
     asyncio.run(scenario())

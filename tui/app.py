@@ -17,8 +17,10 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 
+from cercle.protocol.display import printable
 from cercle.tui.commands import CercleCommands
 from cercle.tui.link import BACKOFF_S, NodeLink
 from cercle.tui.messages import ConnectionStateChanged, PeerChanged, RecordArrived, SyncProgress
@@ -117,6 +119,24 @@ class CercleApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, BaseScreen):
                 screen.reload()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text: ours use no markup, and many quote names."""
+        super().notify(
+            printable(message),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

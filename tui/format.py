@@ -10,6 +10,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cercle.protocol.display import printable
 from cercle.protocol.localapi import ApiError
 
 DASH = "–"
@@ -161,7 +162,7 @@ def api_error(error: ApiError) -> str:
     """An API error for people: the message, with the reason when there is one."""
     reason = getattr(error, "reason", None)
     message = getattr(error, "message", None) or str(error)
-    return f"{message} ({reason})" if reason else message
+    return printable(f"{message} ({reason})" if reason else message)
 
 
 def describe_record(rec: Mapping[str, Any]) -> str:

@@ -6,6 +6,11 @@ one into a small message posted to the app; when the node goes away it posts
 :class:`ConnectionStateChanged` and tries again with a growing delay. Screens
 call the node through :meth:`call`, which raises ``ConnectionLost`` while the
 link is down. Nothing here knows about widgets.
+
+Everything the node sends was written by someone, often a stranger, and may
+hold terminal commands (ESC sequences) or bidirectional overrides. Answers and
+events pass through :func:`~cercle.protocol.display.printable_value` here, the
+one door node data comes in by, so no screen can forget to clean them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from textual.message import Message
 
+from cercle.protocol.display import printable_value
 from cercle.protocol.localapi import EVENT_OVERFLOW, ApiError, Event
 from cercle.tui.client import ApiClient, ConnectionLost, NodeNotRunning
 from cercle.tui.messages import ConnectionStateChanged, PeerChanged, RecordArrived, SyncProgress
@@ -27,7 +33,7 @@ EVENTS = ["record", "peer", "sync"]
 
 def event_message(event: Event) -> Message | None:
     """The app message for one pushed event (None for events we do not know)."""
-    data = event.data if isinstance(event.data, dict) else {}
+    data = printable_value(event.data) if isinstance(event.data, dict) else {}
     if event.event == "record":
         return RecordArrived(dict(data))
     if event.event == EVENT_OVERFLOW:
@@ -62,7 +68,7 @@ class NodeLink:
         client = self._client
         if client is None:
             raise ConnectionLost(f"not connected to the node at {self.socket_path}")
-        return await client.call(method, **params)
+        return printable_value(await client.call(method, **params))
 
     def lost_message(self, error: BaseException | None = None) -> str:
         if isinstance(error, NodeNotRunning):

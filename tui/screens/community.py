@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Static
 
@@ -76,7 +77,7 @@ class CommunityScreen(BaseScreen):
         self._loading_more = False
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="community-header")
+        yield Static(id="community-header", markup=False)
         # Hidden until the first load: one paint with the data instead of several
         # of empty tables (each costs tens of ms on a small machine).
         yield TabBar(self.TABS, id="tab-bar")
@@ -85,7 +86,7 @@ class CommunityScreen(BaseScreen):
                 products = FastTable(id="products", cursor_type="row")
                 products.add_columns("Product", "Brand", "GTIN", "Score · trusted")
                 yield products
-                yield Static("", id="products-more")
+                yield Static("", id="products-more", markup=False)
             with Vertical(id="tab-petitions"):
                 petitions = FastTable(id="petitions", cursor_type="row")
                 petitions.add_columns("Title", "Progress", "Trusted", "Deadline", "")
@@ -153,8 +154,8 @@ class CommunityScreen(BaseScreen):
         info = self.info
         self.sub_title = info.get("name", "")
         joined = "joined" if info.get("joined") else "not joined (j to join)"
-        lines = [
-            f"[b]{info.get('name', '')}[/b] · {joined}",
+        lines: list[Content | str] = [
+            Content.assemble((info.get("name", ""), "bold"), f" · {joined}"),
             f"Values: {fmt.labels(info.get('values') or [])} · "
             f"criteria: {fmt.labels(info.get('criteria') or [])} · "
             f"{fmt.count(info.get('members'), 'member')} · "
@@ -162,7 +163,7 @@ class CommunityScreen(BaseScreen):
         ]
         if info.get("description"):
             lines.append(info["description"])
-        self.query_one("#community-header", Static).update("\n".join(lines))
+        self.query_one("#community-header", Static).update(Content("\n").join(lines))
         self.render_products()
         self.render_petitions()
         self.render_feed()

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -44,7 +45,7 @@ class IdentityScreen(BaseScreen):
         self.vouches: list[dict[str, Any]] = []
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="identity")
+        yield Static(id="identity", markup=False)
         yield Static("Vouches you gave", id="vouches-title")
         table: DataTable[str] = FastTable(id="vouches", cursor_type="row")
         table.add_columns("Subject", "", "Community", "When")
@@ -58,14 +59,14 @@ class IdentityScreen(BaseScreen):
 
     def render_all(self) -> None:
         me = self.identity
-        lines = [
-            f"[b]{me.get('display_name') or '(no display name yet: e to set one)'}[/b]",
+        lines: list[Content | str] = [
+            Content.styled(me.get("display_name") or "(no display name yet: e to set one)", "bold"),
             f"Fingerprint: {me.get('fingerprint', fmt.DASH)}",
             f"Public key:  {me.get('public_key', fmt.DASH)}",
         ]
         if me.get("about"):
             lines.append(me["about"])
-        self.query_one("#identity", Static).update("\n".join(lines))
+        self.query_one("#identity", Static).update(Content("\n").join(lines))
         table = self.query_one("#vouches", DataTable)
         table.clear()
         now = self.now_ms()

@@ -46,7 +46,7 @@ class NetworkScreen(BaseScreen):
         self.peers: list[dict[str, Any]] = []
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="network-summary")
+        yield Static(id="network-summary", markup=False)
         with Horizontal():
             with Vertical():
                 yield Static("Peers", classes="section-title")

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 
@@ -80,10 +81,10 @@ class PetitionScreen(BaseScreen):
         self.cursor: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="petition-header")
-        yield Static(id="petition-text")
+        yield Static(id="petition-header", markup=False)
+        yield Static(id="petition-text", markup=False)
         yield ProgressBar(total=100, show_eta=False, id="petition-progress")
-        yield Static(id="petition-counts")
+        yield Static(id="petition-counts", markup=False)
         table: DataTable[str] = FastTable(id="signers", cursor_type="row")
         table.add_columns("Signer", "Trust", "When")
         yield table
@@ -122,13 +123,13 @@ class PetitionScreen(BaseScreen):
         sigs = p.get("signatures") or {}
         count, goal = int(sigs.get("all") or 0), int(p.get("goal") or 0)
         signed = "✓ you signed" if p.get("signed") else "s to sign"
-        header = [
-            f"[b]{p.get('title', '')}[/b]",
+        header: list[Content | str] = [
+            Content.styled(p.get("title", ""), "bold"),
             f"To: {p.get('target') or fmt.DASH} · goal {goal} · "
             f"{fmt.deadline(int(p.get('deadline_ms') or 0), now)} · {signed}",
             f"Started by {fmt.fingerprint(p)}",
         ]
-        self.query_one("#petition-header", Static).update("\n".join(header))
+        self.query_one("#petition-header", Static).update(Content("\n").join(header))
         self.query_one("#petition-text", Static).update(p.get("text", ""))
         bar = self.query_one("#petition-progress", ProgressBar)
         bar.update(total=max(goal, 1), progress=min(count, max(goal, 1)))

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -53,12 +54,12 @@ class ProductScreen(BaseScreen):
         self.cursor: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="product-header")
-        yield Static(id="product-scores")
+        yield Static(id="product-header", markup=False)
+        yield Static(id="product-scores", markup=False)
         table: DataTable[str] = FastTable(id="ratings", cursor_type="row")
         table.add_columns("Who", "Trust", "Scores", "Comment", "When")
         yield table
-        yield Static("", id="ratings-more")
+        yield Static("", id="ratings-more", markup=False)
 
     async def load(self) -> None:
         charter = await self.link.call("communities.get", id=self.community_id)
@@ -104,11 +105,13 @@ class ProductScreen(BaseScreen):
     def render_all(self) -> None:
         p = self.product
         self.sub_title = p.get("name") or self.gtin
-        header = [
-            f"[b]{p.get('name') or '(unnamed product)'}[/b] · {p.get('brand') or fmt.DASH}",
+        header: list[Content | str] = [
+            Content.assemble(
+                (p.get("name") or "(unnamed product)", "bold"), f" · {p.get('brand') or fmt.DASH}"
+            ),
             f"GTIN {p.get('gtin', self.gtin)} · labels: {fmt.labels(p.get('labels') or [])}",
         ]
-        self.query_one("#product-header", Static).update("\n".join(header))
+        self.query_one("#product-header", Static).update(Content("\n").join(header))
         scores = p.get("scores")
         lines = [
             f"Score: {fmt.score_pair(scores)}",

@@ -49,8 +49,8 @@ class SearchScreen(BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Product name, brand or barcode (GTIN)", id="search-query")
-        yield Static("", id="error-query")
-        yield Static("Search the communities you joined.", id="search-summary")
+        yield Static("", id="error-query", markup=False)
+        yield Static("Search the communities you joined.", id="search-summary", markup=False)
         table: DataTable[str] = FastTable(id="results", cursor_type="row")
         table.add_columns("Product", "Brand", "GTIN", "Community", "Score · trusted")
         yield table

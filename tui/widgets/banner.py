@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.widgets import Static
 
 
@@ -30,5 +31,5 @@ class ConnectionBanner(Static):
 
     def _changed(self, _value: object = None) -> None:
         connected = bool(getattr(self.app, "connected", True))
-        self.update(str(getattr(self.app, "connection_message", "")))
+        self.update(Content(str(getattr(self.app, "connection_message", ""))))
         self.set_class(not connected, "-down")

@@ -125,8 +125,8 @@ class FormScreen(ModalScreen[Any]):
                     yield Switch(value=bool(f.value), id=f"field-{f.name}")
                 else:
                     yield Input(str(f.value), placeholder=f.placeholder, id=f"field-{f.name}")
-                yield Static("", id=f"error-{f.name}", classes="field-error")
-            yield Static("", id="error-form", classes="field-error")
+                yield Static("", id=f"error-{f.name}", classes="field-error", markup=False)
+            yield Static("", id="error-form", classes="field-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(self.submit_label, id="submit", variant="primary")
                 yield Button("Cancel", id="cancel")

@@ -1,4 +1,9 @@
-"""A DataTable that draws plain one-line cells without going through Rich.
+"""A DataTable whose text cells are text, drawn without going through Rich.
+
+Cells hold names, brands and titles written by strangers, and DataTable reads
+a ``str`` cell as Rich markup: "Tofu [bio]" would lose its "[bio]", "[/b]"
+raises (a crash while painting) and "[@click=...]" makes a clickable action.
+``FastTable.add_row`` turns every ``str`` cell into a plain ``Text`` first.
 
 Textual's DataTable renders every cell it paints through Rich's console
 (``Styled(Padding(Text))`` -> ``render_lines``): about 0.3 ms per cell on a
@@ -8,7 +13,7 @@ scrolled (bench/tui.py).  Our cells are plain text on one line, and for those
 the result of all that machinery is known in advance: the text, cut or padded
 to the column's width between the cell padding, in one style.  ``FastTable``
 builds that segment directly and leaves everything else (headers, markup or
-styled text, multi-line rows) to DataTable.  ``tests/test_tui_logic.py``
+styled text, multi-line rows) to DataTable.  ``tests/test_tui_table.py``
 checks that both draw the same cells, style for style.
 """
 
@@ -21,6 +26,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellType, RowKey
 
 SegmentLines = list[list[Segment]]
 
@@ -38,7 +44,19 @@ def _plain(cell: object) -> str | None:
 
 
 class FastTable(DataTable[Any]):
-    """DataTable with a direct drawing path for plain one-line cells (see the module doc)."""
+    """DataTable with plain-text ``str`` cells and a direct drawing path for them (module doc)."""
+
+    def add_row(
+        self,
+        *cells: CellType,
+        height: int | None = 1,
+        key: str | None = None,
+        label: str | Text | None = None,
+    ) -> RowKey:
+        # As DataTable's own formatter builds them, minus the markup parsing.
+        wrap = height != 1
+        texts = [Text(c, no_wrap=not wrap, end="") if isinstance(c, str) else c for c in cells]
+        return super().add_row(*texts, height=height, key=key, label=label)
 
     def _render_cell(
         self,
