@@ -556,7 +556,7 @@ def screen_text(app: CercleApp) -> str:
 
 def test_text_from_the_network_is_shown_as_written(node_runner: NodeRunner) -> None:
     cid = node_runner.call(
-        "communities.create", name=HOSTILE, description=HOSTILE, values=["vegan"], criteria=["x"]
+        "communities.create", name=HOSTILE, description=HOSTILE, values=["vegan"], criteria=["[/b]"]
     )["id"]
     gtin = F.gtin(6161)
     brand = "[/i]\x1b]0;pwned\x07\u202e"  # and a terminal command, a bidi override
@@ -598,6 +598,16 @@ def test_text_from_the_network_is_shown_as_written(node_runner: NodeRunner) -> N
             await shown(pilot, ProductScreen)
             await pilot.pause()
             assert screen_text(app).count(HOSTILE) >= 3  # name, the rating's text and author
+            await pilot.press("r")  # the form names the criteria
+            form = await shown(pilot, FormScreen)
+            await pilot.pause()
+            assert "[/b] (1-5)" in screen_text(app)
+            form.set_value("score-0", "9")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "[/b]" in form.error_text("score-0")
+            await pilot.press("escape")
+            await shown(pilot, ProductScreen)
             app.push_screen(SearchScreen())
             search = await shown(pilot, SearchScreen)
             await pilot.press(*"[/b]", "enter")

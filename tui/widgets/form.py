@@ -118,9 +118,9 @@ class FormScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Label(self.form_title, classes="form-title")
+            yield Label(self.form_title, classes="form-title", markup=False)
             for f in self.fields:
-                yield Label(f.label, classes="field-label")
+                yield Label(f.label, classes="field-label", markup=False)
                 if f.kind == "switch":
                     yield Switch(value=bool(f.value), id=f"field-{f.name}")
                 else:
