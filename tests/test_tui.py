@@ -255,6 +255,41 @@ def test_rate_rerate_and_retract(shared_node: NodeRunner) -> None:
     run(scenario)
 
 
+def test_a_screen_loads_once_when_opened_and_again_when_shown_again(
+    shared_node: NodeRunner,
+) -> None:
+    cid = seed_community(shared_node, "Once", criteria=("taste",))
+    seed_product(shared_node, cid, F.gtin(7100), "Oat drink", [4])
+
+    async def scenario() -> None:
+        app = make_app(shared_node)
+        async with app.run_test(size=SIZE) as pilot:
+            await shown(pilot, CommunitiesScreen)
+            community = CommunityScreen(cid)
+            calls: list[tuple[str, bool]] = []  # (method, was the screen mounted)
+            call = app.link.call
+
+            async def counting(method: str, **params: Any) -> Any:
+                calls.append((method, community.is_mounted))
+                return await call(method, **params)
+
+            app.link.call = counting  # type: ignore[method-assign]
+            app.push_screen(community)
+            await shown(pilot, CommunityScreen)
+            for _ in range(3):
+                await pilot.pause()
+            # Asked at compose time, before the mount; the first resume asks nothing more.
+            assert community.loads == 1 and calls.count(("products.ranked", False)) == 1
+            assert community.query_one("#products", DataTable).row_count == 1
+            community.open_product(community.products[0])
+            await shown(pilot, ProductScreen)
+            await pilot.press("escape")
+            await shown(pilot, CommunityScreen, loads=2)  # shown again: read again
+            assert [m for m, _ in calls].count("products.ranked") == 2
+
+    run(scenario)
+
+
 def test_products_page_with_the_cursor(shared_node: NodeRunner) -> None:
     cid = seed_community(shared_node, "Paging", criteria=("taste",))
     for i in range(7):

@@ -50,11 +50,14 @@ class CommunitiesScreen(BaseScreen):
         table.add_columns("Name", "Values", "Members", "Records", "Joined")
         yield table
 
-    async def load(self) -> None:
+    async def fetch(self) -> None:
         result = await self.link.call("communities.list")
         items = list(result.get("items") or [])
         items.sort(key=lambda c: (not c.get("joined"), c.get("name", "").casefold(), c["id"]))
         self.items = items
+
+    def render_all(self) -> None:
+        items = self.items
         table = self.query_one("#communities", DataTable)
         row = table.cursor_row
         table.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -26,9 +27,6 @@ class CommunityScreen(BaseScreen):
     AUTO_FOCUS = "#products"  # Enter opens the highlighted product right away
 
     DEFAULT_CSS = """
-    CommunityScreen .unloaded {
-        display: none;
-    }
     CommunityScreen #community-header {
         height: auto;
         padding: 0 1;
@@ -78,10 +76,16 @@ class CommunityScreen(BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="community-header", markup=False)
-        # Hidden until the first load: one paint with the data instead of several
-        # of empty tables (each costs tens of ms on a small machine).
         yield TabBar(self.TABS, id="tab-bar")
-        with ContentSwitcher(id="tabs", initial="tab-products", classes="unloaded"):
+        # Invisible until the first load: one paint with the data instead of
+        # several of empty tables (each costs tens of ms on a small machine).
+        # Laid out all the same, so the tables have their size when the rows
+        # come (display: none would resize them after the first paint, and a
+        # resize repaints every row). An inline style, not a class: removing
+        # a class restyles the whole subtree.
+        tabs = ContentSwitcher(id="tabs", initial="tab-products")
+        tabs.visible = False
+        with tabs:
             with Vertical(id="tab-products"):
                 products = FastTable(id="products", cursor_type="row")
                 products.add_columns("Product", "Brand", "GTIN", "Score · trusted")
@@ -114,18 +118,19 @@ class CommunityScreen(BaseScreen):
 
     # -- loading -----------------------------------------------------------------
 
-    async def load(self) -> None:
-        cid = self.community_id
-        self.info = await self.link.call("communities.get", id=cid)
+    async def fetch(self) -> None:
+        cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.products)))
-        ranked = await self.link.call("products.ranked", community=cid, limit=limit)
+        self.info, ranked, petitions, feed = await asyncio.gather(
+            call("communities.get", id=cid),
+            call("products.ranked", community=cid, limit=limit),
+            call("petitions.list", community=cid, limit=self.PAGE),
+            call("feed", community=cid, limit=self.FEED, unvetted=self.unvetted),
+        )
         self.products = list(ranked.get("items") or [])
         self.cursor = ranked.get("cursor")
-        petitions = await self.link.call("petitions.list", community=cid, limit=self.PAGE)
         self.petitions = list(petitions.get("items") or [])
-        feed = await self.link.call("feed", community=cid, limit=self.FEED, unvetted=self.unvetted)
         self.feed = list(feed.get("items") or [])
-        self.render_all()
 
     async def load_more(self) -> None:
         if self.cursor is None or self._loading_more:
@@ -168,8 +173,8 @@ class CommunityScreen(BaseScreen):
         self.render_petitions()
         self.render_feed()
         tabs = self.query_one("#tabs", ContentSwitcher)
-        if tabs.has_class("unloaded"):
-            tabs.remove_class("unloaded")
+        if not tabs.visible:
+            tabs.visible = True
             if self.focused is None:
                 self.query_one("#products", DataTable).focus()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -51,11 +52,11 @@ class IdentityScreen(BaseScreen):
         table.add_columns("Subject", "", "Community", "When")
         yield table
 
-    async def load(self) -> None:
-        self.identity = await self.link.call("identity.get")
-        vouches = await self.link.call("vouches.list")
+    async def fetch(self) -> None:
+        self.identity, vouches = await asyncio.gather(
+            self.link.call("identity.get"), self.link.call("vouches.list")
+        )
         self.vouches = list(vouches.get("items") or [])
-        self.render_all()
 
     def render_all(self) -> None:
         me = self.identity

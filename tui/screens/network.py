@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -67,11 +68,11 @@ class NetworkScreen(BaseScreen):
                 rejected.add_columns("Reason", "Count")
                 yield rejected
 
-    async def load(self) -> None:
-        self.status = await self.link.call("status")
-        peers = await self.link.call("peers.list")
+    async def fetch(self) -> None:
+        self.status, peers = await asyncio.gather(
+            self.link.call("status"), self.link.call("peers.list")
+        )
         self.peers = list(peers.get("items") or [])
-        self.render_all()
 
     def render_all(self) -> None:
         s = self.status

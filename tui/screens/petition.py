@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -89,15 +90,15 @@ class PetitionScreen(BaseScreen):
         table.add_columns("Signer", "Trust", "When")
         yield table
 
-    async def load(self) -> None:
-        self.petition = await self.link.call("petitions.get", id=self.petition_id)
+    async def fetch(self) -> None:
+        pid, call = self.petition_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.signers)))
-        page = await self.link.call(
-            "petitions.signatures", id=self.petition_id, limit=limit, unvetted=self.unvetted
+        self.petition, page = await asyncio.gather(
+            call("petitions.get", id=pid),
+            call("petitions.signatures", id=pid, limit=limit, unvetted=self.unvetted),
         )
         self.signers = list(page.get("items") or [])
         self.cursor = page.get("cursor")
-        self.render_all()
 
     async def load_more(self) -> None:
         if self.cursor is None:

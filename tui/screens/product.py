@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -61,23 +62,19 @@ class ProductScreen(BaseScreen):
         yield table
         yield Static("", id="ratings-more", markup=False)
 
-    async def load(self) -> None:
-        charter = await self.link.call("communities.get", id=self.community_id)
-        self.criteria = list(charter.get("criteria") or [])
-        self.product = await self.link.call(
-            "products.get", community=self.community_id, gtin=self.gtin
-        )
+    async def fetch(self) -> None:
+        cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.ratings)))
-        page = await self.link.call(
-            "ratings.list",
-            community=self.community_id,
-            gtin=self.gtin,
-            limit=limit,
-            unvetted=self.unvetted,
+        charter, self.product, page = await asyncio.gather(
+            call("communities.get", id=cid),
+            call("products.get", community=cid, gtin=self.gtin),
+            call(
+                "ratings.list", community=cid, gtin=self.gtin, limit=limit, unvetted=self.unvetted
+            ),
         )
+        self.criteria = list(charter.get("criteria") or [])
         self.ratings = list(page.get("items") or [])
         self.cursor = page.get("cursor")
-        self.render_all()
 
     async def load_more(self) -> None:
         if self.cursor is None:

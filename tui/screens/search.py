@@ -58,11 +58,18 @@ class SearchScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one("#search-query", Input).focus()
 
-    async def load(self) -> None:
+    async def fetch(self) -> None:
         communities = await self.link.call("communities.list")
         self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
         if self.query_text:
-            await self.search(self.query_text)
+            result = await self.link.call(
+                "products.search", query=self.query_text, limit=self.LIMIT
+            )
+            self.results = list(result.get("items") or [])
+
+    def render_all(self) -> None:
+        if self.query_text:
+            self.render_results(self.query_text)
 
     def show_error(self, message: str) -> None:
         widget = self.query_one("#error-query", Static)
@@ -82,6 +89,9 @@ class SearchScreen(BaseScreen):
         if result is None:
             return
         self.results = list(result.get("items") or [])
+        self.render_results(query)
+
+    def render_results(self, query: str) -> None:
         table = self.query_one("#results", DataTable)
         table.clear()
         for i, p in enumerate(self.results):
