@@ -61,8 +61,74 @@ def _parse_time_cursor(cursor: str | None) -> tuple[int, bytes] | None:
     return int.from_bytes(raw[:8], "big"), raw[8:]
 
 
+def _id_cursor(cursor: str | None) -> bytes | None:
+    if cursor is None:
+        return None
+    try:
+        raw = bytes.fromhex(cursor)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
+    return raw
+
+
 def _page(recs: list[R.Record], limit: int) -> str | None:
     return _time_cursor(recs[-1]) if len(recs) == limit else None
+
+
+# A page of a list walked in store order: (records, the cursor after them or None).
+Walk = Callable[[str | None, int], tuple[list[R.Record], str | None]]
+TRUSTED_CURSOR = "t"  # "t<n>": the trusted part of a list, from its n-th record
+MAX_OFFSET_DIGITS = 9
+
+
+def trusted_first(
+    view: T.TrustView | None,
+    head_of: Callable[[bytes], bytes | None],
+    records: Callable[[list[bytes]], list[R.Record]],
+    walk: Walk,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[R.Record], str | None]:
+    """One page of a list that shows the authors we trust first: signers, raters.
+
+    The lists are long (20 000 signatures) and the trusted authors few and
+    anywhere in them, so sorting a page would not bring them up. Their records
+    are found instead by one head lookup per trusted author (``head_of``, as
+    the trusted counts are), sorted nearest first, then oldest, and paged with
+    ``t<n>`` cursors; then the store's own order (``walk``) follows with its
+    cursors, skipping the authors already shown. A trust change between two
+    pages can move someone across the parts: callers skip ids already shown.
+    """
+    trusted = view.distances() if view is not None else {}
+    page: list[R.Record] = []
+    rest: str | None = cursor
+    if cursor is None or cursor.startswith(TRUSTED_CURSOR):
+        offset = _offset_cursor(cursor)
+        heads = [h for a in trusted if (h := head_of(a)) is not None]
+        mine = sorted(records(heads), key=lambda r: (trusted[r.author], R.order_key(r)))
+        page = mine[offset : offset + limit]
+        if len(page) == limit:  # the next page starts at the next trusted one, or the rest
+            return page, f"{TRUSTED_CURSOR}{offset + limit}"
+        rest = None
+    while len(page) < limit:
+        need = limit - len(page)
+        recs, after = walk(rest, need)
+        page += [r for r in recs if r.author not in trusted]
+        if after is None:
+            return page, None
+        rest = after
+    return page, rest
+
+
+def _offset_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    digits = cursor[len(TRUSTED_CURSOR) :]
+    if not digits.isdigit() or not digits.isascii() or len(digits) > MAX_OFFSET_DIGITS:
+        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
+    return int(digits)
 
 
 class Backend:
@@ -363,15 +429,23 @@ async def _product_put(b: Backend, p: dict[str, Any]) -> Any:
 @method("ratings.list")
 def _ratings(b: Backend, p: dict[str, Any]) -> Any:
     community = _b(p["community"])
-    after = _b(p["cursor"]) if p.get("cursor") else None
-    if after is not None and len(after) != 32:
-        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
     limit: int = p["limit"]
-    recs = b.store.product_records(community, p["gtin"], R.Kind.RATING, after=after, limit=limit)
+    gtin = R.gtin14(p["gtin"])
     view = b.node.trust_view(community)
+    prefix, suffix = bytes([R.Kind.RATING]), community + gtin.encode()
+
+    def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
+        after = _id_cursor(cursor)
+        recs = b.store.product_records(community, gtin, R.Kind.RATING, after=after, limit=n)
+        return recs, recs[-1].id.hex() if len(recs) == n else None
+
+    recs, cursor = trusted_first(
+        view, lambda a: b.store.head_id(prefix + a + suffix), b.store.records, walk,
+        p.get("cursor"), limit,
+    )  # fmt: skip
     return {
         "items": [_rating_view(r, view) for r in b.visible(recs, view, p["unvetted"])],
-        "cursor": recs[-1].id.hex() if len(recs) == limit else None,
+        "cursor": cursor,
     }
 
 
@@ -464,10 +538,18 @@ async def _sign(b: Backend, p: dict[str, Any]) -> Any:
 @method("petitions.signatures")
 def _signatures(b: Backend, p: dict[str, Any]) -> Any:
     limit: int = p["limit"]
-    after = _parse_time_cursor(p.get("cursor"))
     pet = b.get_record(p["id"], R.Kind.PETITION)
-    recs = b.store.signatures(pet.id, after=after, limit=limit)
     view = b.node.trust_view(pet.community)
+    prefix, suffix = bytes([R.Kind.SIGNATURE]), pet.scope + pet.id
+
+    def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
+        recs = b.store.signatures(pet.id, after=_parse_time_cursor(cursor), limit=n)
+        return recs, _page(recs, n)
+
+    recs, cursor = trusted_first(
+        view, lambda a: b.store.head_id(prefix + a + suffix), b.store.records, walk,
+        p.get("cursor"), limit,
+    )  # fmt: skip
     recs_shown = b.visible(recs, view, p["unvetted"])
     items = [
         {
@@ -480,8 +562,7 @@ def _signatures(b: Backend, p: dict[str, Any]) -> Any:
         }
         for r in recs_shown
     ]
-    items.sort(key=lambda x: not x["trusted"])  # trusted signers first, stable in time
-    return {"items": items, "cursor": _page(recs, limit)}
+    return {"items": items, "cursor": cursor}
 
 
 # -- records, feed, vouches, peers ------------------------------------------------------

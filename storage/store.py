@@ -262,6 +262,10 @@ class Store:
                 ok = step()
         return iter(out)
 
+    def records(self, ids: Iterable[bytes]) -> list[R.Record]:
+        """The records of ``ids`` that are held, in that order (the others left out)."""
+        return self._records(ids)
+
     def _records(self, ids: Iterable[bytes]) -> list[R.Record]:
         out = []
         with self.env.begin(db=self.db["records"]) as txn:

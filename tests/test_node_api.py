@@ -283,3 +283,62 @@ async def test_petition_export_then_offline_verify(
     # Without a path, a small bundle comes back in the answer.
     small = await call(node, "petitions.export", id=pet["id"])
     assert small["signatures"] == 11 and len(bytes.fromhex(small["bundle"])) == small["bytes"]
+
+
+async def _pages(
+    node: Node, method: str, limit: int, cursor: str | None = None, **params: Any
+) -> list[list[dict[str, Any]]]:
+    """Every page of a list, following the cursors."""
+    pages = []
+    while True:
+        page = await call(
+            node, method, limit=limit, **params, **({"cursor": cursor} if cursor else {})
+        )
+        pages.append(page["items"])
+        cursor = page["cursor"]
+        if cursor is None:
+            return pages
+
+
+async def test_trusted_signers_and_raters_come_first_across_pages(node: Node) -> None:
+    """Trusted authors first (nearest, then oldest) on the first pages, whatever their age."""
+    comm = await _community(node)
+    cid = bytes.fromhex(comm)
+    now = node.now_ms()
+    for friend in (1, 2):
+        await call(node, "vouch", subject=F.pub(friend).hex(), trust=True)
+    pet = await call(node, "petitions.create", community=comm, title="Label it", text="x",
+                     goal=50, deadline_ms=now + 10**9)  # fmt: skip
+    petition = node.store.get(bytes.fromhex(pet["id"]))  # type: ignore[union-attr]
+    assert petition is not None
+    # 23 strangers sign first; the friends, a friend of a friend (3) and I sign last.
+    strangers = [F.signature(100 + i, petition, t=now - 10_000 + i) for i in range(23)]
+    late = [F.signature(a, petition, t=now - 100 + a) for a in (3, 2, 1)]
+    await node.submit(records=[*strangers, F.vouch(1, 3, t=now - 5000), *late], source="test")
+    await call(node, "petitions.sign", id=pet["id"])
+    me = node.identity.public_key.hex()  # type: ignore[union-attr]
+    pages = await _pages(node, "petitions.signatures", 4, id=pet["id"])
+    ids = [s["author"] for page in pages for s in page]
+    want_trusted = [me, F.pub(1).hex(), F.pub(2).hex(), F.pub(3).hex()]
+    assert ids[:4] == want_trusted and [s["distance"] for s in pages[0]] == [0, 1, 1, 2]
+    assert ids[4:] == [F.pub(100 + i).hex() for i in range(23)]  # then oldest first, once each
+    assert all(s["trusted"] for s in pages[0]) and not any(s["trusted"] for s in pages[1])
+    # A page bigger than the trusted part continues with the others.
+    first = await call(node, "petitions.signatures", id=pet["id"], limit=6)
+    assert [s["author"] for s in first["items"]] == ids[:6]
+    rest = await _pages(node, "petitions.signatures", 6, id=pet["id"], cursor=first["cursor"])
+    assert [s["author"] for p in rest for s in p] == ids[6:]
+
+    gtin = F.gtin(88)
+    ratings = [F.rating(100 + i, cid, 88, (3, 3), t=now - 10_000 + i) for i in range(9)]
+    ratings += [F.rating(a, cid, 88, (5, 5), t=now - 100 + a) for a in (3, 1)]
+    await node.submit(records=ratings, source="test")
+    pages = await _pages(node, "ratings.list", 2, community=comm, gtin=gtin)
+    authors = [r["author"] for page in pages for r in page]
+    assert authors[:2] == [F.pub(1).hex(), F.pub(3).hex()]
+    assert sorted(authors[2:]) == sorted(F.pub(100 + i).hex() for i in range(9))
+    assert len(authors) == len(set(authors)) == 11
+
+    for bad in ("t", "t-1", "tx", "t" + "9" * 30):
+        with pytest.raises(ApiError, match="cursor"):
+            await call(node, "petitions.signatures", id=pet["id"], cursor=bad)
