@@ -333,12 +333,13 @@ async def back(pilot: Any) -> None:
 
 
 async def measure(socket: Path, cid: str, gtin: str, pid: str, repeat: int) -> Samples:
-    from textual.widgets import DataTable, ProgressBar
+    from textual.widgets import DataTable
 
     from cercle.tui.app import CercleApp, freeze_startup_heap
     from cercle.tui.screens.community import CommunityScreen
     from cercle.tui.screens.petition import PetitionScreen
     from cercle.tui.screens.product import ProductScreen
+    from cercle.tui.widgets.goalbar import GoalBar
 
     app = CercleApp(socket, backoff=(0.05, 0.1, 0.2))
     freeze_startup_heap()  # as run_tui does
@@ -357,8 +358,8 @@ async def measure(socket: Path, cid: str, gtin: str, pid: str, repeat: int) -> S
         s = app.screen
         if not isinstance(s, PetitionScreen) or rows(s, "signers") == 0:
             return False
-        bar = s.query_one("#petition-progress", ProgressBar)
-        return bar.total is not None and bar.total > 1 and bar.progress > 0
+        bar = s.query_one("#petition-progress", GoalBar)
+        return bar.goal > 1 and bar.count > 0
 
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.connected, "the connection")

@@ -139,6 +139,8 @@ def test_times_and_deadlines() -> None:
     assert fmt.relative_time(None, NOW) == "–"
     assert fmt.deadline(NOW + 3 * day, NOW) == "closes in 3 days (2025-06-18)"
     assert fmt.deadline(NOW - 2 * day, NOW) == "closed 2 days ago (2025-06-13)"
+    assert fmt.deadline(NOW + 90 * day, NOW) == "closes 2025-09-13"  # not the date twice
+    assert fmt.deadline(NOW - 90 * day, NOW) == "closed 2025-03-17"
 
 
 def test_counts_keys_and_records() -> None:
@@ -187,3 +189,22 @@ def test_pure_modules_do_not_import_textual_or_the_node() -> None:
     for path in root.rglob("*.py"):
         bad = [m for m in _imports(path) if m.startswith(("cercle.node", "cercle.storage"))]
         assert not bad, (path, bad)
+
+
+def test_goal_bar_in_half_cells() -> None:
+    assert fmt.goal_bar(0, 10, 8) == ("", "╺━━━━━━━")
+    assert fmt.goal_bar(4, 10, 8) == ("━━━", "╺━━━━")  # 3.2 cells: to the nearest half, 3
+    assert fmt.goal_bar(4, 10, 9) == ("━━━╸", "━━━━━")  # 3.6 cells: 3 and a half
+    assert fmt.goal_bar(5, 10, 8) == ("━━━━", "╺━━━")
+    assert fmt.goal_bar(10, 10, 8) == ("━━━━━━━━", "")
+    assert fmt.goal_bar(25, 10, 8) == ("━━━━━━━━", "")  # past the goal: full
+    assert fmt.goal_bar(3, 0, 8) == ("", "╺━━━━━━━") and fmt.goal_bar(3, 10, 0) == ("", "")
+    for count in range(0, 12):
+        done, rest = fmt.goal_bar(count, 11, 13)
+        assert len(done) + len(rest) == 13
+    assert [fmt.percent(c, g) for c, g in ((4, 10), (1, 500), (30, 10), (3, 0))] == [
+        "40%",
+        "0%",
+        "100%",
+        "0%",
+    ]

@@ -103,17 +103,41 @@ def date(ms: int) -> str:
 
 
 def deadline(deadline_ms: int, now_ms: int) -> str:
-    """``"closes in 3 days (2099-01-01)"`` or ``"closed 2 days ago (…)"``."""
-    when = relative_time(deadline_ms, now_ms)
-    if deadline_ms > now_ms:
-        return f"closes {when} ({date(deadline_ms)})"
-    return f"closed {when} ({date(deadline_ms)})"
+    """``"closes in 3 days (2099-01-01)"``, ``"closed 2 days ago (…)"``; far off, the date alone."""
+    when, day = relative_time(deadline_ms, now_ms), date(deadline_ms)
+    verb = "closes" if deadline_ms > now_ms else "closed"
+    return f"{verb} {when}" if when == day else f"{verb} {when} ({day})"
 
 
 def progress(count: int, goal: int) -> str:
     """``"12 / 100 signatures (12%)"``; the percentage is capped at display, not hidden."""
     pct = 0 if goal <= 0 else int(count * 100 / goal)
     return f"{count} / {goal} signatures ({pct}%)"
+
+
+BAR, HALF_LEFT, HALF_RIGHT = "━", "╸", "╺"
+
+
+def goal_bar(count: int, goal: int, width: int) -> tuple[str, str]:
+    """A progress bar of ``width`` cells toward ``goal``: (the part done, the rest).
+
+    Drawn in half cells, as Textual's ProgressBar draws them: "━━━╸" then "━━━━".
+    Past the goal the bar is full.
+    """
+    if width <= 0:
+        return "", ""
+    frac = min(max(count, 0) / goal, 1.0) if goal > 0 else 0.0
+    halves = round(frac * width * 2)
+    full, half = divmod(halves, 2)
+    done = BAR * full + (HALF_LEFT if half else "")
+    left = width - full - half
+    rest = "" if left <= 0 else (BAR * left if half else HALF_RIGHT + BAR * (left - 1))
+    return done, rest
+
+
+def percent(count: int, goal: int) -> str:
+    """How far toward the goal, capped at 100%: ``"40%"``."""
+    return f"{round(min(max(count, 0) / goal, 1.0) * 100) if goal > 0 else 0}%"
 
 
 def signature_counts(sigs: Mapping[str, Any] | None) -> str:

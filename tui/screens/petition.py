@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, Static
 
 from cercle.protocol.localapi import BAD_PARAMS, LIMIT_MAX, UNKNOWN_METHOD, ApiError
 from cercle.tui import format as fmt
@@ -21,6 +21,7 @@ from cercle.tui import forms
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
 from cercle.tui.widgets.form import Field, FieldError, FormScreen
+from cercle.tui.widgets.goalbar import GoalBar
 from cercle.tui.widgets.table import FastTable
 
 EXPORT_UNSUPPORTED = (
@@ -52,12 +53,8 @@ class PetitionScreen(BaseScreen):
         height: auto;
         padding: 0 1;
     }
-    PetitionScreen #petition-progress-row {
-        height: auto;
-        padding: 0 1;
-    }
-    PetitionScreen ProgressBar {
-        padding: 0 1;
+    PetitionScreen GoalBar {
+        margin: 0 1;
     }
     PetitionScreen #petition-counts {
         padding: 0 1;
@@ -84,7 +81,7 @@ class PetitionScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="petition-header", markup=False)
         yield Static(id="petition-text", markup=False)
-        yield ProgressBar(total=100, show_eta=False, id="petition-progress")
+        yield GoalBar(id="petition-progress")
         yield Static(id="petition-counts", markup=False)
         table: DataTable[str] = FastTable(id="signers", cursor_type="row")
         table.add_columns("Signer", "Trust", "When")
@@ -132,8 +129,7 @@ class PetitionScreen(BaseScreen):
         ]
         self.query_one("#petition-header", Static).update(Content("\n").join(header))
         self.query_one("#petition-text", Static).update(p.get("text", ""))
-        bar = self.query_one("#petition-progress", ProgressBar)
-        bar.update(total=max(goal, 1), progress=min(count, max(goal, 1)))
+        self.query_one("#petition-progress", GoalBar).update(count, goal)
         reason = sigs.get("reason") or ""
         counts = f"{fmt.progress(count, goal)} · {sigs.get('trusted', 0)} trusted"
         self.query_one("#petition-counts", Static).update(

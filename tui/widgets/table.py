@@ -12,8 +12,8 @@ Textual's DataTable renders every cell it paints through Rich's console
 scrolled (bench/tui.py).  Our cells are plain text on one line, and for those
 the result of all that machinery is known in advance: the text, cut or padded
 to the column's width between the cell padding, in one style.  ``FastTable``
-builds that segment directly and leaves everything else (headers, markup or
-styled text, multi-line rows) to DataTable.  ``tests/test_tui_table.py``
+builds that segment directly and leaves everything else (headers, styled or
+justified text, multi-line rows) to DataTable.  ``tests/test_tui_table.py``
 checks that both draw the same cells, style for style.
 """
 
