@@ -635,7 +635,12 @@ def _peers(b: Backend, p: dict[str, Any]) -> Any:
     assert b.node.net is not None
     return {
         "items": [
-            {"peer_id": x.peer_id, "addrs": list(x.addrs), "connected_since": x.connected_since}
+            {
+                "peer_id": x.peer_id,
+                "addrs": list(x.addrs),
+                "connected_since": x.connected_since,
+                "relay": x.relay,
+            }
             for x in b.node.net.peers()
         ]
     }

@@ -135,6 +135,7 @@ from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerstore import PeerStoreError
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
@@ -269,6 +270,7 @@ class PeerInfo:
     peer_id: str
     addrs: tuple[str, ...]
     connected_since: float  # time.time() of the first open connection
+    relay: bool = False  # it serves circuit relay v2 (HOP), as identify told us
 
 
 @dataclass(slots=True)
@@ -844,12 +846,18 @@ class Network:
         out = []
         for pid, since in sorted(self._connected.items()):
             addrs: tuple[str, ...] = ()
+            relay = False
             if host is not None:
+                store, peer = host.get_peerstore(), ID.from_base58(pid)
                 try:
-                    addrs = tuple(str(a) for a in host.get_peerstore().addrs(ID.from_base58(pid)))
+                    addrs = tuple(str(a) for a in store.addrs(peer))
                 except Exception:
                     addrs = ()
-            out.append(PeerInfo(peer_id=pid, addrs=addrs, connected_since=since))
+                try:  # filled by identify, a moment after the connection opens
+                    relay = HOP_PROTOCOL_ID in store.get_protocols(peer)
+                except PeerStoreError:
+                    relay = False
+            out.append(PeerInfo(peer_id=pid, addrs=addrs, connected_since=since, relay=relay))
         return out
 
     def topic_peers(self, topic: str) -> list[str]:

@@ -254,9 +254,14 @@ async def test_circuit_relay_v2_reserve_and_dial_through_relay() -> None:
             await n.net.join(TOPIC)
         circuit = await target.net.reserve_on(relay.listen_addrs[0])
         assert circuit.endswith(f"/p2p-circuit/p2p/{target.net.peer_id}")
+        # identify tells the target that this peer serves relay (HOP)
+        await wait_for(
+            lambda: [(p.peer_id, p.relay) for p in target.net.peers()] == [(relay.peer_id, True)]
+        )
         assert await dialer.net.connect(circuit) == target.net.peer_id
         # the dialer knows no direct address of the target: this link is relayed
         assert target.net.peer_id in [p.peer_id for p in dialer.net.peers()]
+        assert not {p.peer_id: p.relay for p in dialer.net.peers()}[target.net.peer_id]
         await wait_for(lambda: target.net.peer_id in dialer.net.mesh_peers(TOPIC))
         await dialer.net.publish(TOPIC, b"via relay")
         await wait_for(lambda: b"via relay" in target.data())

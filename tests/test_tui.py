@@ -498,6 +498,8 @@ def test_vouch_and_profile(shared_node: NodeRunner) -> None:
 
 
 def test_help_palette_and_network(shared_node: NodeRunner) -> None:
+    seed_community(shared_node, "Netcheck", criteria=("taste",))
+
     async def scenario() -> None:
         app = make_app(shared_node)
         async with app.run_test(size=SIZE) as pilot:
@@ -516,6 +518,10 @@ def test_help_palette_and_network(shared_node: NodeRunner) -> None:
             await pilot.press("enter")
             network = await shown(pilot, NetworkScreen)
             assert network.status["peer_id"]
+            await pilot.pause()
+            text = screen_text(app)
+            assert "0 peers (0 relays)" in text
+            assert any(line.startswith(" Netcheck") for line in text.splitlines())  # its topic
             await pilot.press("escape")
             await shown(pilot, CommunitiesScreen)
 
@@ -656,3 +662,4 @@ def test_text_from_the_network_is_shown_as_written(node_runner: NodeRunner) -> N
             assert app.is_running and [p["name"] for p in search.results] == [HOSTILE]
 
     run(scenario)
+

@@ -45,6 +45,7 @@ class NetworkScreen(BaseScreen):
         super().__init__()
         self.status: dict[str, Any] = {}
         self.peers: list[dict[str, Any]] = []
+        self.names: dict[str, str] = {}  # community id -> name
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="network-summary", markup=False)
@@ -52,11 +53,11 @@ class NetworkScreen(BaseScreen):
             with Vertical():
                 yield Static("Peers", classes="section-title")
                 peers: DataTable[str] = FastTable(id="peers", cursor_type="row")
-                peers.add_columns("Peer", "Address")
+                peers.add_columns("Peer", "Role", "Address")
                 yield peers
                 yield Static("Topics", classes="section-title")
                 topics: DataTable[str] = FastTable(id="topics", cursor_type="row")
-                topics.add_columns("Topic")
+                topics.add_columns("Community", "Topic")
                 yield topics
             with Vertical():
                 yield Static("Sync sessions", classes="section-title")
@@ -69,21 +70,34 @@ class NetworkScreen(BaseScreen):
                 yield rejected
 
     async def fetch(self) -> None:
-        self.status, peers = await asyncio.gather(
-            self.link.call("status"), self.link.call("peers.list")
+        self.status, peers, communities = await asyncio.gather(
+            self.link.call("status"),
+            self.link.call("peers.list"),
+            self.link.call("communities.list"),
         )
         self.peers = list(peers.get("items") or [])
+        self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
+
+    def community_name(self, community_id: str | None) -> str:
+        return self.names.get(community_id or "") or fmt.short_key(community_id)
+
+    def topic_community(self, topic: str) -> str:
+        """The name of the community a topic carries (topics end with its id)."""
+        other = "(directory)" if "directory" in topic else fmt.DASH
+        return next((n for cid, n in self.names.items() if topic.endswith(cid)), other)
 
     def render_all(self) -> None:
         s = self.status
         counters = s.get("counters") or {}
         counter_text = " · ".join(f"{k} {v}" for k, v in sorted(counters.items())) or fmt.DASH
+        relays = sum(1 for p in self.peers if p.get("relay"))
         self.query_one("#network-summary", Static).update(
             "\n".join(
                 [
                     f"Node {s.get('node', '?')} ({s.get('mode', 'personal')}) · "
                     f"peer id {s.get('peer_id', fmt.DASH)}",
-                    f"{s.get('peers', 0)} peers · {s.get('communities', 0)} communities joined · "
+                    f"{fmt.count(s.get('peers', 0), 'peer')} ({fmt.count(relays, 'relay')}) · "
+                    f"{s.get('communities', 0)} communities joined · "
                     f"{s.get('records', 0)} records",
                     f"Counters: {counter_text}",
                 ]
@@ -93,17 +107,20 @@ class NetworkScreen(BaseScreen):
         peers.clear()
         for p in self.peers:
             addrs = p.get("addrs") or []
-            peers.add_row(fmt.short_key(p.get("peer_id"), 20), addrs[0] if addrs else fmt.DASH)
+            role = "relay" if p.get("relay") else "peer"
+            peers.add_row(
+                fmt.short_key(p.get("peer_id"), 20), role, addrs[0] if addrs else fmt.DASH
+            )
         topics = self.query_one("#topics", DataTable)
         topics.clear()
         for t in s.get("topics") or []:
-            topics.add_row(str(t))
+            topics.add_row(self.topic_community(str(t)), str(t))
         sync = self.query_one("#sync", DataTable)
         sync.clear()
         for sess in reversed(s.get("sync") or []):
             sync.add_row(
                 fmt.short_key(str(sess.get("peer_id", "")), 16),
-                fmt.short_key(sess.get("community")),
+                self.community_name(sess.get("community")),
                 str(sess.get("state", "")),
                 str(sess.get("received", "")),
                 str(sess.get("sent", "")),
