@@ -879,13 +879,16 @@ class Demo:
 def _signals_raise_stop(demo: Demo) -> Iterator[None]:
     """SIGTERM, SIGINT and SIGHUP become :class:`Stop`, raised where the main thread is.
 
-    While the TUI runs, the exception may land inside its event loop, which need not
-    let it through: so the network is stopped and the directories removed right here.
+    While the TUI runs, an exception would land inside its event loop, which need
+    not let it through: the network is stopped and the directories removed right
+    here, and the TUI, which hears these signals first (``exit_on_signals``), exits
+    on its own.
     """
 
     def handler(signum: int, frame: object) -> None:
         if demo.in_tui:
-            demo.stop_network()
+            demo.stop_network()  # no output: the TUI owns the terminal, if any is left
+            return
         raise Stop(signal.Signals(signum).name)
 
     old: dict[int, Callable[..., Any] | int | None] = {}

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import queue
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +187,52 @@ def test_demo_stops_cleanly_on_sigint_while_starting(demo_process: list[DemoProc
     stopped = demo.expect("stopped", timeout=5)
     assert relay["pid"] in stopped["pids"]
     _assert_clean({"pids": stopped["pids"], "dirs": dirs})
+
+
+def test_demo_in_the_tui_stops_when_its_terminal_closes(demo_process: list[DemoProcess]) -> None:
+    """SIGHUP (the terminal window closed) while the TUI runs: all stopped, nothing left."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    cmd = [sys.executable, "-m", "cercle.node.cli", "demo", "--json", "--nodes", "1",
+           "--crowd", "20", "--timeout", "60"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(slave)
+    shadow = DemoProcess.__new__(DemoProcess)  # for the fixture's clean-up of a failed test
+    shadow.proc, shadow.seen = proc, []
+    demo_process.append(shadow)
+    out = b""
+
+    def read(until: Callable[[], bool], what: str, timeout: float) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s: {out[-800:]!r}"
+            if select.select([master], [], [], 0.2)[0]:
+                with contextlib.suppress(OSError):  # EIO once the demo has exited
+                    out += os.read(master, 65536)
+
+    def event(name: str) -> dict[str, Any] | None:
+        for line in out.split(b"\n"):
+            with contextlib.suppress(ValueError):
+                msg = json.loads(line.strip())
+                if isinstance(msg, dict) and msg.get("event") == name:
+                    return msg
+        return None
+
+    try:
+        read(lambda: event("started") is not None, "started", 60)
+        started = event("started")
+        assert started is not None
+        shadow.seen.append(started)
+        read(lambda: b"Cercle demo" in out, "the TUI", 90)  # its title bar is drawn
+        os.close(master)  # the window closes: the terminal is gone, then the hang-up
+        master = -1
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=40) == 0
+        _assert_clean(started)
+    finally:
+        if master >= 0:
+            os.close(master)

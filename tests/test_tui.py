@@ -8,6 +8,15 @@ bounded polling with ``pilot.pause`` on a condition, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -663,3 +672,48 @@ def test_text_from_the_network_is_shown_as_written(node_runner: NodeRunner) -> N
 
     run(scenario)
 
+
+# --------------------------------------------------------------------------- signals
+
+TUI_ON_A_PTY = """
+import sys
+from pathlib import Path
+from cercle.tui.app import run_tui
+sys.exit(run_tui(Path(sys.argv[1])))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_the_tui_exits_on_sighup_and_sigterm(sig: signal.Signals, tmp_path: Path) -> None:
+    """A closed terminal (SIGHUP) or a kill ends the TUI: it does not linger without one."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    socket = tmp_path / "no-node.sock"  # nothing listens: the TUI shows its banner
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TUI_ON_A_PTY, str(socket)],
+        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"No node is running" not in seen:  # the TUI is up and drawing
+            assert time.monotonic() < deadline, f"the TUI did not start: {seen[-500:]!r}"
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 65536)
+        proc.send_signal(sig)
+        deadline = time.monotonic() + 15
+        while proc.poll() is None:  # drain the pty so the TUI can write its last frame
+            assert time.monotonic() < deadline, f"the TUI ignored {sig.name}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                with contextlib.suppress(OSError):
+                    os.read(master, 65536)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

@@ -8,11 +8,15 @@ posts: connection changes to the banner, live events to the screens. Screens
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from types import FrameType
+from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -157,9 +161,43 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def exit_on_signals(app: App[Any]) -> Iterator[None]:
+    """SIGTERM, SIGHUP (its terminal closed) or SIGINT ends ``app`` as the q key does.
+
+    Ctrl+C in the TUI is a key, not a signal; these come from elsewhere. Textual
+    leaves them to Python, and a handler that raises lands inside the event
+    loop, which logs it and runs on: a TUI whose terminal is gone would wait
+    forever. The handler asks the loop to exit the app, then calls the handler
+    that was there before (``cercle demo`` stops its network in it).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop = app._loop  # set while App.run() runs
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(app.exit, 0)  # safe from a signal handler
+        before = old.get(signum)
+        if callable(before):
+            before(signum, frame)
+
+    old = {sig: signal.signal(sig, handler) for sig in EXIT_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, before in old.items():
+            signal.signal(sig, before)
+
+
 def run_tui(socket_path: Path, *, title: str | None = None) -> int:
     """Run the TUI against the node listening on ``socket_path``; blocks; an exit code."""
     app = CercleApp(socket_path, title=title)
     freeze_startup_heap()
-    result = app.run()
+    with exit_on_signals(app):
+        result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)
