@@ -23,6 +23,7 @@ from cercle.protocol import bundle
 from cercle.protocol import localapi as A
 from cercle.protocol import records as R
 from cercle.protocol import trust as T
+from cercle.protocol.identity import fingerprint
 from cercle.storage import ProductAggregate
 
 Handler = Callable[["Backend", dict[str, Any]], Any]
@@ -607,13 +608,27 @@ async def _vouch(b: Backend, p: dict[str, Any]) -> Any:
 
 @method("vouches.list")
 def _vouches(b: Backend, p: dict[str, Any]) -> Any:
-    if p.get("author"):
-        author = _b(p["author"])
+    if p.get("subject") and not p.get("author"):
+        # Vouches received: the trust graph knows the edges into a key, and the
+        # heads (one vouch per truster, community and subject) their records.
+        subject = _b(p["subject"])
+        kind = bytes([R.Kind.VOUCH])
+        heads = [
+            b.store.head_id(kind + truster + (community or R.ZERO_ID) + subject)
+            for truster, _, community in b.node.trust.vouches_for(subject)
+        ]
+        recs = b.store.records([h for h in heads if h is not None])
     else:
-        b.need_identity()
-        assert b.node.identity is not None
-        author = b.node.identity.public_key
-    recs = [r for r in b.store.by_author(author, limit=5000) if r.kind is R.Kind.VOUCH]
+        if p.get("author"):
+            author = _b(p["author"])
+        else:
+            b.need_identity()
+            assert b.node.identity is not None
+            author = b.node.identity.public_key
+        recs = [r for r in b.store.by_author(author, limit=5000) if r.kind is R.Kind.VOUCH]
+        if p.get("subject"):
+            about = _b(p["subject"])
+            recs = [r for r in recs if isinstance(r.body, R.VouchBody) and r.body.subject == about]
     items = []
     for r in recs:
         assert isinstance(r.body, R.VouchBody)
@@ -621,12 +636,15 @@ def _vouches(b: Backend, p: dict[str, Any]) -> Any:
             {
                 "id": r.id.hex(),
                 "author": r.author.hex(),
+                "fingerprint": fingerprint(r.author),
                 "subject": r.body.subject.hex(),
+                "subject_fingerprint": fingerprint(r.body.subject),
                 "trust": r.body.trust,
                 "community": r.community.hex() if r.community else None,
                 "created_ms": r.created_ms,
             }
         )
+    items.sort(key=lambda v: -v["created_ms"])  # newest first
     return {"items": items}
 
 

@@ -670,7 +670,10 @@ METHODS: Final[Mapping[str, Method]] = {
         {"subject": _req(HEX32), "trust": _req(Bool()), "community": _opt(HEX32)},
         "publish (or replace) a vouch for or against another author",
     ),
-    "vouches.list": Method({"author": _opt(HEX32)}, "vouches by an author (default: ours)"),
+    "vouches.list": Method(
+        {"author": _opt(HEX32), "subject": _opt(HEX32)},
+        "vouches by an author (default: ours), or for a subject",
+    ),
     "moderation.list": Method({}, "muted and blocked authors, hidden records, trust floors"),
     "moderation.set": Method(
         {

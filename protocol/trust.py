@@ -98,6 +98,19 @@ class TrustGraph:
         adj = self._out if community is None else self._cout.get(community, {})
         return adj.get(truster, {}).get(subject)
 
+    def vouches_for(self, subject: bytes) -> list[tuple[bytes, bool, bytes | None]]:
+        """Every current edge into ``subject``: (truster, trust, community or None), sorted.
+
+        Edges are kept by truster, so this walks them all: O(edges), for the
+        occasional "who vouched for me", not for trust computation.
+        """
+        out: list[tuple[bytes, bool, bytes | None]] = [
+            (t, row[subject], None) for t, row in self._out.items() if subject in row
+        ]
+        for community, adj in self._cout.items():
+            out += [(t, row[subject], community) for t, row in adj.items() if subject in row]
+        return sorted(out, key=lambda e: (e[0], e[2] or b""))
+
     def set_edge(
         self,
         truster: bytes,

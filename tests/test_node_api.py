@@ -342,3 +342,37 @@ async def test_trusted_signers_and_raters_come_first_across_pages(node: Node) ->
     for bad in ("t", "t-1", "tx", "t" + "9" * 30):
         with pytest.raises(ApiError, match="cursor"):
             await call(node, "petitions.signatures", id=pet["id"], cursor=bad)
+
+
+async def test_vouches_given_and_received(node: Node) -> None:
+    comm = bytes.fromhex(await _community(node))
+    me = node.identity.public_key  # type: ignore[union-attr]
+    now = node.now_ms()
+
+    def vouch(author: int, subject: bytes, trust: bool, t: int, comm: bytes | None = None) -> Any:
+        return R.build(F.key(author), R.VouchBody(subject, trust), created_ms=t, community=comm)
+
+    received = [
+        vouch(5, me, True, now - 300),
+        vouch(6, me, False, now - 200),
+        vouch(7, me, True, now - 100, comm),
+        vouch(8, F.pub(9), True, now - 50),  # about someone else
+    ]
+    replaced = vouch(5, me, True, now - 400)  # older than 5's current vouch: not listed
+    await node.submit(records=[*received, replaced], source="test")
+    await call(node, "vouch", subject=F.pub(5).hex(), trust=True)
+    got = (await call(node, "vouches.list", subject=me.hex()))["items"]
+    assert [(v["author"], v["trust"], v["community"]) for v in got] == [
+        (F.pub(7).hex(), True, comm.hex()),  # newest first
+        (F.pub(6).hex(), False, None),
+        (F.pub(5).hex(), True, None),
+    ]
+    assert got[2]["id"] == received[0].id.hex() and got[0]["subject_fingerprint"]
+    given = (await call(node, "vouches.list"))["items"]
+    assert [(v["subject"], v["fingerprint"]) for v in given] == [
+        (F.pub(5).hex(), node.identity.fingerprint)  # type: ignore[union-attr]
+    ]
+    mine_about = await call(node, "vouches.list", author=me.hex(), subject=F.pub(9).hex())
+    assert mine_about["items"] == []
+    with pytest.raises(ApiError, match="subject"):
+        await call(node, "vouches.list", subject="zz")

@@ -248,6 +248,15 @@ def test_set_edge_replaces_and_removes() -> None:
     g.set_edge(V, A, None)  # removing a missing edge is a no-op
 
 
+def test_vouches_received() -> None:
+    g = graph((A, X, True), (B, X, False), (C, X, True, COMM), (A, Y, True), (X, A, True))
+    assert g.vouches_for(X) == sorted([(A, True, None), (B, False, None), (C, True, COMM)])
+    assert g.vouches_for(Y) == [(A, True, None)] and g.vouches_for(Z) == []
+    g.set_edge(B, X, None)
+    g.set_edge(C, X, None, COMM)
+    assert g.vouches_for(X) == [(A, True, None)]
+
+
 def test_cache_invalidation_is_selective() -> None:
     g = graph((V, A, True), (A, B, True))
     view = compute_trust(g, V)

@@ -499,6 +499,20 @@ def test_vouch_and_profile(shared_node: NodeRunner) -> None:
             await until(
                 pilot, lambda: identity.identity.get("display_name") == "Amal", "the profile"
             )
+            # Someone vouches for me: it shows, live, among the vouches received.
+            me = shared_node.identity.public_key
+            now = int(time.time() * 1000)
+            shared_node.submit([R.build(F.key(78), R.VouchBody(me, True), created_ms=now)])
+            await until(
+                pilot,
+                lambda: [v["author"] for v in identity.received] == [F.pub(78).hex()],
+                "the vouch received",
+            )
+            await pilot.pause()
+            received = identity.query_one("#received", DataTable)
+            assert received.row_count == 1 and identity.received[0]["fingerprint"] in (
+                screen_text(app)
+            )
 
     run(scenario)
 

@@ -1,4 +1,4 @@
-"""My identity: key, fingerprint, profile; the vouches I gave and a vouch form."""
+"""My identity: key, fingerprint, profile; the vouches I gave and received; a vouch form."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class IdentityScreen(BaseScreen):
         padding: 0 1;
         border-bottom: solid $primary;
     }
-    IdentityScreen #vouches-title {
+    IdentityScreen .section-title {
         padding: 0 1;
         text-style: bold;
     }
@@ -43,20 +43,35 @@ class IdentityScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.identity: dict[str, Any] = {}
-        self.vouches: list[dict[str, Any]] = []
+        self.vouches: list[dict[str, Any]] = []  # given
+        self.received: list[dict[str, Any]] = []
+        self.names: dict[str, str] = {}  # community id -> name
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="identity", markup=False)
-        yield Static("Vouches you gave", id="vouches-title")
-        table: DataTable[str] = FastTable(id="vouches", cursor_type="row")
-        table.add_columns("Subject", "", "Community", "When")
-        yield table
+        yield Static("Vouches you gave", classes="section-title")
+        given: DataTable[str] = FastTable(id="vouches", cursor_type="row")
+        given.add_columns("Subject", "", "Community", "When")
+        yield given
+        yield Static("Vouches you received", classes="section-title")
+        received: DataTable[str] = FastTable(id="received", cursor_type="row")
+        received.add_columns("From", "", "Community", "When")
+        yield received
 
     async def fetch(self) -> None:
-        self.identity, vouches = await asyncio.gather(
-            self.link.call("identity.get"), self.link.call("vouches.list")
+        call = self.link.call
+        self.identity, vouches, communities = await asyncio.gather(
+            call("identity.get"), call("vouches.list"), call("communities.list")
         )
+        received = await call("vouches.list", subject=self.identity["public_key"])
         self.vouches = list(vouches.get("items") or [])
+        self.received = list(received.get("items") or [])
+        self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
+
+    def scope(self, community: str | None) -> str:
+        if not community:
+            return "everywhere"
+        return self.names.get(community) or fmt.short_key(community)
 
     def render_all(self) -> None:
         me = self.identity
@@ -68,26 +83,32 @@ class IdentityScreen(BaseScreen):
         if me.get("about"):
             lines.append(me["about"])
         self.query_one("#identity", Static).update(Content("\n").join(lines))
-        table = self.query_one("#vouches", DataTable)
-        table.clear()
         now = self.now_ms()
-        for v in self.vouches:
-            table.add_row(
-                fmt.short_key(v.get("subject"), 16),
-                fmt.trust_word(bool(v.get("trust"))),
-                fmt.short_key(v.get("community")) if v.get("community") else "everywhere",
-                fmt.relative_time(v.get("created_ms"), now),
-                key=v["id"],
-            )
+        for table_id, items, who in (
+            ("#vouches", self.vouches, "subject"),
+            ("#received", self.received, "author"),
+        ):
+            table = self.query_one(table_id, DataTable)
+            table.clear()
+            for v in items:
+                fingerprint = v.get("subject_fingerprint" if who == "subject" else "fingerprint")
+                table.add_row(
+                    fingerprint or fmt.short_key(v.get(who), 16),
+                    fmt.trust_word(bool(v.get("trust"))),
+                    self.scope(v.get("community")),
+                    fmt.relative_time(v.get("created_ms"), now),
+                    key=v["id"],
+                )
 
     def wants(self, message: Message) -> bool:
         if not isinstance(message, RecordArrived):
             return False
-        data = message.data
-        return data is None or (
-            data.get("author") == self.identity.get("public_key")
-            and data.get("kind") in ("vouch", "profile", "retract")
-        )
+        data, me = message.data, self.identity.get("public_key")
+        if data is None:
+            return True
+        mine = data.get("author") == me and data.get("kind") in ("vouch", "profile", "retract")
+        about_me = data.get("kind") == "vouch" and (data.get("body") or {}).get("subject") == me
+        return mine or about_me
 
     def action_edit_profile(self) -> None:
         me = self.identity
