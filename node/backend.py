@@ -592,7 +592,40 @@ def _feed(b: Backend, p: dict[str, Any]) -> Any:
     community = _b(p["community"])
     recs = b.store.feed(community, before=_parse_time_cursor(p.get("cursor")), limit=limit)
     shown = b.visible(recs, b.node.trust_view(community), p["unvetted"])
-    return {"items": [record_view(r) for r in shown], "cursor": _page(recs, limit)}
+    about = _About(b)
+    items = [{**record_view(r), "about": about(r)} for r in shown]
+    return {"items": items, "cursor": _page(recs, limit)}
+
+
+class _About:
+    """What a feed record is about, for people: a product's name, a petition's title."""
+
+    def __init__(self, b: Backend) -> None:
+        self.b = b
+        self.names: dict[tuple[bytes, str], str | None] = {}
+
+    def product(self, scope: bytes, gtin: str) -> str | None:
+        key = (scope, R.gtin14(gtin))
+        if key not in self.names:
+            descs = self.b.store.product_records(scope, gtin, R.Kind.PRODUCT, limit=20)
+            newest = max(descs, key=R.order_key) if descs else None
+            body = newest.body if newest is not None else None
+            self.names[key] = body.name if isinstance(body, R.ProductBody) else None
+        return self.names[key]
+
+    def __call__(self, rec: R.Record) -> str | None:
+        body = rec.body
+        if isinstance(body, R.RatingBody | R.ProductBody):
+            return self.product(rec.scope, body.gtin)
+        if isinstance(body, R.SignatureBody):
+            petition = self.b.store.get(body.petition)
+            pbody = petition.body if petition is not None else None
+            return pbody.title if isinstance(pbody, R.PetitionBody) else None
+        if isinstance(body, R.RetractBody):
+            target = self.b.store.get_any(body.target)  # retracted: kept aside, not gone
+            if target is not None and not isinstance(target.body, R.RetractBody):
+                return self(target)
+        return None
 
 
 @method("vouch")

@@ -376,3 +376,18 @@ async def test_vouches_given_and_received(node: Node) -> None:
     assert mine_about["items"] == []
     with pytest.raises(ApiError, match="subject"):
         await call(node, "vouches.list", subject="zz")
+
+
+async def test_feed_says_what_each_record_is_about(node: Node) -> None:
+    comm = await _community(node)
+    gtin = F.gtin(321)
+    await call(node, "products.put", community=comm, gtin=gtin, name="Oat milk", brand="")
+    rated = await call(node, "ratings.put", community=comm, gtin=gtin, scores=[4, 5])
+    pet = await call(node, "petitions.create", community=comm, title="Label it", text="x",
+                     goal=5, deadline_ms=node.now_ms() + 10**9)  # fmt: skip
+    await call(node, "petitions.sign", id=pet["id"])
+    await call(node, "records.retract", id=rated["id"])
+    items = (await call(node, "feed", community=comm))["items"]
+    about = {(i["kind"], i["about"]) for i in items}
+    assert {("product", "Oat milk"), ("signature", "Label it"), ("retract", "Oat milk")} <= about
+    assert ("petition", None) in about  # its own title is in its body

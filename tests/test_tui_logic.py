@@ -157,7 +157,13 @@ def test_counts_keys_and_records() -> None:
     assert fmt.api_error(err) == "refused (bad_gtin)"
     assert fmt.api_error(ApiError("not_found", "no such thing")) == "no such thing"
     rating = {"kind": "rating", "body": {"gtin": "0042", "scores": [4, 5]}}
-    assert fmt.describe_record(rating) == "rated 0042 (4/5)"
+    assert fmt.describe_record(rating) == "rated 0042: 4/5"
+    assert fmt.describe_record({**rating, "about": "Oat milk"}) == "rated Oat milk (0042): 4/5"
+    signed = {"kind": "signature", "body": {"petition": "ab" * 32}, "about": "Label it"}
+    assert fmt.describe_record(signed) == "signed “Label it”"
+    assert fmt.describe_record({**signed, "about": None}) == "signed petition abababababab…"
+    retract = {"kind": "retract", "body": {"target": "cd" * 32}, "about": "Tofu"}
+    assert fmt.describe_record(retract) == "retracted a record about Tofu"
     assert fmt.describe_record({"kind": "petition", "body": {"title": "T"}}) == (
         "started the petition “T”"
     )

@@ -190,22 +190,33 @@ def api_error(error: ApiError) -> str:
 
 
 def describe_record(rec: Mapping[str, Any]) -> str:
-    """One line for the activity feed: what the record does, not its bytes."""
+    """One line for the activity feed: what the record does, not its bytes.
+
+    ``about`` (from the node's feed) names what it concerns: a product, a petition.
+    """
     kind = rec.get("kind", "?")
     body = rec.get("body") or {}
+    about = rec.get("about")
     if kind == "rating":
         scores = "/".join(str(s) for s in body.get("scores") or [])
-        return f"rated {body.get('gtin', '?')} ({scores})"
+        product = f"{about} ({body.get('gtin', '?')})" if about else body.get("gtin", "?")
+        return f"rated {product}: {scores}"
     if kind == "product":
         return f"described {body.get('name', '?')} ({body.get('gtin', '?')})"
     if kind == "petition":
         return f"started the petition “{body.get('title', '?')}”"
     if kind == "signature":
-        return f"signed petition {short_key(body.get('petition'))}"
+        return (
+            f"signed “{about}”" if about else f"signed petition {short_key(body.get('petition'))}"
+        )
     if kind == "vouch":
         return f"{trust_word(bool(body.get('trust')))} {short_key(body.get('subject'))}"
     if kind == "retract":
-        return f"retracted {short_key(body.get('target'))}"
+        return (
+            f"retracted a record about {about}"
+            if about
+            else (f"retracted {short_key(body.get('target'))}")
+        )
     if kind == "profile":
         return f"is now called {body.get('display_name') or DASH}"
     if kind == "community":
