@@ -23,8 +23,8 @@ by its author. Each score is shown twice: **all raters**, and **people you trust
 |---|---|
 | `h` | communities (home) |
 | `/` | search products by name, brand or barcode |
-| `i` | your identity, profile and vouches |
-| `n` | network: peers, sync, rejected records |
+| `i` | your identity, profile, vouches given and received |
+| `n` | network: peers and relays, topics, sync, rejected records |
 | `u` | show or hide authors outside a community's trust floor (`cercle community min-trust`) |
 | `ctrl+p` | command palette: every screen and action |
 | `ctrl+r` | refresh this screen |
@@ -46,11 +46,13 @@ activity (live).
 ## A product
 
 `r` rates or re-rates it, `x` retracts your rating, `m` loads more ratings.
+Ratings by people you trust come first, nearest first.
 
 ## A petition
 
 `s` signs, `e` exports a self-verifying bundle to a file (`cercle verify FILE`
-checks it offline), `m` loads more signers. Trusted signers are listed first.
+checks it offline), `m` loads more signers. Trusted signers are listed first,
+nearest first.
 
 ## Forms
 
