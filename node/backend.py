@@ -62,18 +62,6 @@ def _parse_time_cursor(cursor: str | None) -> tuple[int, bytes] | None:
     return int.from_bytes(raw[:8], "big"), raw[8:]
 
 
-def _id_cursor(cursor: str | None) -> bytes | None:
-    if cursor is None:
-        return None
-    try:
-        raw = bytes.fromhex(cursor)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise A.ApiError(A.BAD_PARAMS, "cursor: not a cursor this node gave out")
-    return raw
-
-
 def _page(recs: list[R.Record], limit: int) -> str | None:
     return _time_cursor(recs[-1]) if len(recs) == limit else None
 
@@ -253,12 +241,16 @@ class Backend:
             "records": stats.records,
         }
 
+    def newest_description(self, community: bytes, gtin: str) -> R.Record | None:
+        """The product record of ``gtin`` written last, by anyone."""
+        descs = self.store.product_records_newest(community, gtin, R.Kind.PRODUCT, limit=1)
+        return descs[0] if descs else None
+
     def product_info(
         self, community: bytes, gtin: str, agg: ProductAggregate | None = None
     ) -> dict[str, Any]:
         """Product: the newest description (any author) and its scores."""
-        descs = self.store.product_records(community, gtin, R.Kind.PRODUCT, limit=20)
-        newest = max(descs, key=R.order_key) if descs else None
+        newest = self.newest_description(community, gtin)
         body = newest.body if newest is not None else None
         assert body is None or isinstance(body, R.ProductBody)
         agg = agg if agg is not None else self.store.product_aggregate(community, gtin)
@@ -383,8 +375,8 @@ def _product(b: Backend, p: dict[str, Any]) -> Any:
     community = _b(p["community"])
     b.charter(p["community"])
     info = b.product_info(community, p["gtin"])
-    descs = b.store.product_records(community, p["gtin"], R.Kind.PRODUCT, limit=20)
-    info["descriptions"] = [record_view(r) for r in descs]
+    descs = b.store.product_records_newest(community, p["gtin"], R.Kind.PRODUCT, limit=20)
+    info["descriptions"] = [record_view(r) for r in descs]  # newest first
     info["my_rating"] = None
     if b.node.identity is not None:
         key = bytes([R.Kind.RATING]) + b.node.identity.public_key + community
@@ -436,9 +428,11 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
     prefix, suffix = bytes([R.Kind.RATING]), community + gtin.encode()
 
     def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
-        after = _id_cursor(cursor)
-        recs = b.store.product_records(community, gtin, R.Kind.RATING, after=after, limit=n)
-        return recs, recs[-1].id.hex() if len(recs) == n else None
+        before = _parse_time_cursor(cursor)
+        recs = b.store.product_records_newest(
+            community, gtin, R.Kind.RATING, before=before, limit=n
+        )
+        return recs, _page(recs, n)
 
     recs, cursor = trusted_first(
         view, lambda a: b.store.head_id(prefix + a + suffix), b.store.records, walk,
@@ -607,8 +601,7 @@ class _About:
     def product(self, scope: bytes, gtin: str) -> str | None:
         key = (scope, R.gtin14(gtin))
         if key not in self.names:
-            descs = self.b.store.product_records(scope, gtin, R.Kind.PRODUCT, limit=20)
-            newest = max(descs, key=R.order_key) if descs else None
+            newest = self.b.newest_description(scope, gtin)
             body = newest.body if newest is not None else None
             self.names[key] = body.name if isinstance(body, R.ProductBody) else None
         return self.names[key]

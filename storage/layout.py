@@ -14,6 +14,7 @@ cursor walks.
 | ``scope_kind``  | scope(32) ‖ kind(u8) ‖ created_ms(u64) ‖ id(32)         | ``b""``                        |
 | ``author_time`` | author(32) ‖ created_ms(u64) ‖ id(32)                   | ``b""``                        |
 | ``product``     | scope(32) ‖ gtin14(14 ASCII) ‖ kind(u8) ‖ id(32)        | author(32) ‖ scores (u8 each; ratings) |
+| ``product_time``| scope(32) ‖ gtin14 ‖ kind(u8) ‖ created_ms(u64) ‖ id(32) | ``b""`` (schema 2)           |
 | ``petition``    | petition id(32) ‖ created_ms(u64) ‖ id(32)              | author(32) of the signature    |
 | ``heads``       | replace key (see ``records.replace_key``)               | id(32) of the newest record    |
 | ``tombstones``  | target id(32) ‖ retracting author(32) ‖ retraction id(32) | ``b""``                      |
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import struct
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added product_time (Store migrates a version 1 store on open)
 
 DATABASES = (
     "meta",
@@ -46,6 +47,7 @@ DATABASES = (
     "scope_kind",
     "author_time",
     "product",
+    "product_time",
     "petition",
     "heads",
     "tombstones",

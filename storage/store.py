@@ -154,6 +154,13 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
 
     def _check_schema(self, readonly: bool) -> None:
+        while True:
+            try:
+                return self._check_schema_once(readonly)
+            except lmdb.MapFullError:  # a migration outgrew the map
+                self._grow()
+
+    def _check_schema_once(self, readonly: bool) -> None:
         with self.env.begin(write=not readonly, db=self.db["meta"]) as txn:
             raw = txn.get(b"schema")
             if raw is None:
@@ -162,6 +169,10 @@ class Store:
                 txn.put(b"schema", L.u32(L.SCHEMA_VERSION))
                 return
             version = L.read_u32(raw)
+            if version in _MIGRATIONS and not readonly:
+                while version in _MIGRATIONS:  # in this one write transaction
+                    version = _MIGRATIONS[version](self, txn)
+                txn.put(b"schema", L.u32(version))
             if version != L.SCHEMA_VERSION:
                 raise StoreError(
                     f"the database at {self.path} has schema version {version}, this "
@@ -316,6 +327,21 @@ class Store:
         start = L.timed(author, *before) if before else None
         keys = self._walk("author_time", author, reverse=True, start=start, limit=limit)
         return self._records(k[40:] for k in keys)
+
+    def product_records_newest(
+        self,
+        scope: bytes,
+        gtin: str,
+        kind: R.Kind,
+        *,
+        before: tuple[int, bytes] | None = None,
+        limit: int | None = 50,
+    ) -> list[R.Record]:
+        """Product descriptions or ratings of one product, newest first, by ``(created_ms, id)``."""
+        prefix = scope + R.gtin14(gtin).encode() + bytes([kind])
+        start = L.timed(prefix, *before) if before else None
+        keys = self._walk("product_time", prefix, reverse=True, start=start, limit=limit)
+        return self._records(k[len(prefix) + 8 :] for k in keys)
 
     def product_records(
         self,
@@ -718,12 +744,29 @@ def _derived_entries(rec: R.Record) -> list[tuple[str, bytes, bytes]]:
     ]
     body = rec.body
     if isinstance(body, R.RatingBody | R.ProductBody):
-        key = scope + R.gtin14(body.gtin).encode() + bytes([rec.kind]) + rid
+        prefix = scope + R.gtin14(body.gtin).encode() + bytes([rec.kind])
         value = rec.author + (bytes(body.scores) if isinstance(body, R.RatingBody) else b"")
-        entries.append(("product", key, value))
+        entries.append(("product", prefix + rid, value))
+        entries.append(("product_time", L.timed(prefix, ts, rid), b""))
     elif isinstance(body, R.SignatureBody):
         entries.append(("petition", L.timed(body.petition, ts, rid), rec.author))
     return entries
+
+
+def _add_product_time(store: Store, txn: Any) -> int:
+    """Schema 1 -> 2: index every stored product record and rating by time too."""
+    put = txn.put
+    db = store.db["product_time"]
+    for raw in txn.cursor(db=store.db["records"]).iternext(keys=False):
+        rec = R.decode(bytes(raw))
+        for name, key, value in _derived_entries(rec):
+            if name == "product_time":
+                put(key, value, db=db)
+    return 2
+
+
+# version -> the step that upgrades a store of that version (returns the new version)
+_MIGRATIONS: dict[int, Callable[[Store, Any], int]] = {1: _add_product_time}
 
 
 def rebuild_expected(stored: Iterable[R.Record]) -> dict[str, dict[bytes, bytes]]:

@@ -329,3 +329,30 @@ def test_readers_do_not_block_the_writer(store: Store) -> None:
     assert txn.stat(store.db["records"])["entries"] == 1
     txn.abort()
     assert store.count() == 2
+
+
+def test_a_schema_1_store_is_upgraded_on_open(tmp_path: Path) -> None:
+    """Version 1 had no product_time index: opening it builds the index, then says 2."""
+    t = F.T0 + 1000
+    recs = [COMM, *(F.rating(a, COMM.id, 7, (a % 5 + 1, 3, 4), t=t + a) for a in range(1, 40))]
+    recs += [F.product(1, COMM.id, 7, t=t, name="Oat"), F.product(2, COMM.id, 7, t=t + 9)]
+    recs += [F.rating(a, COMM.id, n, (1, 2, 3), t=t) for a in range(50) for n in range(8, 40)]
+    with Store(tmp_path / "db") as store:
+        assert all(o.status is Status.STORED for o in store.ingest(recs))
+    env = lmdb.open(str(tmp_path / "db"), max_dbs=30)
+    with env.begin(write=True) as txn:  # what a version 1 store holds
+        txn.drop(env.open_db(b"product_time", txn=txn), delete=False)
+        txn.put(b"schema", L.u32(1), db=env.open_db(b"meta", txn=txn))
+    env.close()
+    with Store(tmp_path / "db", map_size=64 * 1024) as store:  # too small: the map grows
+        assert store.check() == []
+        with store.env.begin(db=store.db["meta"]) as txn:
+            assert L.read_u32(bytes(txn.get(b"schema"))) == L.SCHEMA_VERSION == 2
+        newest = store.product_records_newest(COMM.id, F.gtin(7), R.Kind.RATING, limit=5)
+        assert [r.created_ms for r in newest] == [t + a for a in range(39, 34, -1)]
+        page2 = store.product_records_newest(
+            COMM.id, F.gtin(7), R.Kind.RATING, before=R.order_key(newest[-1]), limit=100
+        )
+        assert [r.created_ms for r in page2] == [t + a for a in range(34, 0, -1)]
+        (desc,) = store.product_records_newest(COMM.id, F.gtin(7), R.Kind.PRODUCT, limit=1)
+        assert desc.author == F.pub(2)
