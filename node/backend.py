@@ -10,6 +10,7 @@ go through the node's single writer.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -241,6 +242,19 @@ class Backend:
             "records": stats.records,
         }
 
+    def author_name(self, author: bytes) -> str | None:
+        """The display name an author gave themselves (their profile), None if none.
+
+        Self-chosen and unverified: shown beside the fingerprint, never instead.
+        """
+        head = self.store.head(bytes([R.Kind.PROFILE]) + author + R.ZERO_ID)
+        body = head.body if head is not None else None
+        return (body.display_name or None) if isinstance(body, R.ProfileBody) else None
+
+    def names(self) -> Callable[[bytes], str | None]:
+        """:meth:`author_name` remembered for one answer (a page names an author often)."""
+        return functools.lru_cache(maxsize=None)(self.author_name)
+
     def newest_description(self, community: bytes, gtin: str) -> R.Record | None:
         """The product record of ``gtin`` written last, by anyone."""
         descs = self.store.product_records_newest(community, gtin, R.Kind.PRODUCT, limit=1)
@@ -382,7 +396,7 @@ def _product(b: Backend, p: dict[str, Any]) -> Any:
         key = bytes([R.Kind.RATING]) + b.node.identity.public_key + community
         mine = b.store.head(key + R.gtin14(p["gtin"]).encode())
         if mine is not None:
-            info["my_rating"] = _rating_view(mine, b.node.trust_view(community))
+            info["my_rating"] = _rating_view(mine, b.node.trust_view(community), b.names())
     return info
 
 
@@ -426,6 +440,7 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
     gtin = R.gtin14(p["gtin"])
     view = b.node.trust_view(community)
     prefix, suffix = bytes([R.Kind.RATING]), community + gtin.encode()
+    names = b.names()
 
     def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
         before = _parse_time_cursor(cursor)
@@ -439,7 +454,7 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
         p.get("cursor"), limit,
     )  # fmt: skip
     return {
-        "items": [_rating_view(r, view) for r in b.visible(recs, view, p["unvetted"])],
+        "items": [_rating_view(r, view, names) for r in b.visible(recs, view, p["unvetted"])],
         "cursor": cursor,
     }
 
@@ -461,12 +476,15 @@ async def _rate(b: Backend, p: dict[str, Any]) -> Any:
 # -- petitions ----------------------------------------------------------------------
 
 
-def _rating_view(rec: R.Record, view: T.TrustView | None) -> dict[str, Any]:
-    """Rating: id, author, fingerprint, created_ms, scores, text, trusted, distance."""
+def _rating_view(
+    rec: R.Record, view: T.TrustView | None, names: Callable[[bytes], str | None]
+) -> dict[str, Any]:
+    """Rating: id, author, fingerprint, name, created_ms, scores, text, trusted, distance."""
     body = rec.body
     assert isinstance(body, R.RatingBody)
     out = record_view(rec)
     out.update(
+        name=names(rec.author),
         scores=list(body.scores),
         text=body.text,
         gtin=R.gtin14(body.gtin),
@@ -482,6 +500,7 @@ def _petition_view(b: Backend, rec: R.Record) -> dict[str, Any]:
     assert isinstance(body, R.PetitionBody)
     out = record_view(rec)
     out.update(
+        name=b.author_name(rec.author),
         title=body.title,
         text=body.text,
         target=body.target,
@@ -546,11 +565,13 @@ def _signatures(b: Backend, p: dict[str, Any]) -> Any:
         p.get("cursor"), limit,
     )  # fmt: skip
     recs_shown = b.visible(recs, view, p["unvetted"])
+    names = b.names()
     items = [
         {
             "id": r.id.hex(),
             "author": r.author.hex(),
-            "fingerprint": record_view(r)["fingerprint"],
+            "fingerprint": fingerprint(r.author),
+            "name": names(r.author),
             "created_ms": r.created_ms,
             "trusted": bool(view and view.is_trusted(r.author)),
             "distance": view.distance(r.author) if view else None,
@@ -586,8 +607,8 @@ def _feed(b: Backend, p: dict[str, Any]) -> Any:
     community = _b(p["community"])
     recs = b.store.feed(community, before=_parse_time_cursor(p.get("cursor")), limit=limit)
     shown = b.visible(recs, b.node.trust_view(community), p["unvetted"])
-    about = _About(b)
-    items = [{**record_view(r), "about": about(r)} for r in shown]
+    about, names = _About(b), b.names()
+    items = [{**record_view(r), "name": names(r.author), "about": about(r)} for r in shown]
     return {"items": items, "cursor": _page(recs, limit)}
 
 
@@ -656,6 +677,7 @@ def _vouches(b: Backend, p: dict[str, Any]) -> Any:
             about = _b(p["subject"])
             recs = [r for r in recs if isinstance(r.body, R.VouchBody) and r.body.subject == about]
     items = []
+    names = b.names()
     for r in recs:
         assert isinstance(r.body, R.VouchBody)
         items.append(
@@ -663,8 +685,10 @@ def _vouches(b: Backend, p: dict[str, Any]) -> Any:
                 "id": r.id.hex(),
                 "author": r.author.hex(),
                 "fingerprint": fingerprint(r.author),
+                "name": names(r.author),
                 "subject": r.body.subject.hex(),
                 "subject_fingerprint": fingerprint(r.body.subject),
+                "subject_name": names(r.body.subject),
                 "trust": r.body.trust,
                 "community": r.community.hex() if r.community else None,
                 "created_ms": r.created_ms,

@@ -390,3 +390,34 @@ async def test_feed_says_what_each_record_is_about(node: Node) -> None:
     about = {(i["kind"], i["about"]) for i in items}
     assert {("product", "Oat milk"), ("signature", "Label it"), ("retract", "Oat milk")} <= about
     assert ("petition", None) in about  # its own title is in its body
+
+
+async def test_lists_name_authors_by_their_profile(node: Node) -> None:
+    comm = await _community(node)
+    cid = bytes.fromhex(comm)
+    now = node.now_ms()
+    pet = await call(node, "petitions.create", community=comm, title="Label it", text="x",
+                     goal=5, deadline_ms=now + 10**9)  # fmt: skip
+    petition = node.store.get(bytes.fromhex(pet["id"]))  # type: ignore[union-attr]
+    assert petition is not None
+    await node.submit(
+        records=[
+            F.profile(31, "Amal", t=now - 10),
+            F.profile(31, "Amal B.", t=now - 5),  # the newest profile names them
+            F.rating(31, cid, 55, (4, 4), t=now),
+            F.rating(32, cid, 55, (2, 2), t=now),  # no profile
+            F.signature(31, petition, t=now),
+        ],
+        source="test",
+    )
+    await call(node, "profile.set", display_name="Me", about="")
+    ratings = (await call(node, "ratings.list", community=comm, gtin=F.gtin(55)))["items"]
+    assert {r["author"]: r["name"] for r in ratings} == {
+        F.pub(31).hex(): "Amal B.",
+        F.pub(32).hex(): None,
+    }
+    signers = (await call(node, "petitions.signatures", id=pet["id"]))["items"]
+    assert [s["name"] for s in signers] == ["Amal B."]
+    assert (await call(node, "petitions.get", id=pet["id"]))["name"] == "Me"
+    feed = (await call(node, "feed", community=comm))["items"]
+    assert {i["name"] for i in feed} >= {"Amal B.", None, "Me"}

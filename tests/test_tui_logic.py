@@ -150,8 +150,12 @@ def test_counts_keys_and_records() -> None:
     assert fmt.signature_counts({"all": 1, "trusted": 0}) == "1 signature · 0 trusted"
     assert fmt.count(1, "member") == "1 member" and fmt.count(0, "member") == "0 members"
     assert fmt.short_key("ab" * 32) == "abababababab…" and fmt.short_key(None) == "–"
-    assert fmt.fingerprint({"fingerprint": "ABCD-EFGH"}) == "ABCD-EFGH"
-    assert fmt.fingerprint({"author": "cd" * 32}) == "cdcdcdcdcdcd…"
+    assert fmt.who({"fingerprint": "ABCD-EFGH-IJKL-MNOP"}) == "ABCD-EFGH-IJKL-MNOP"
+    assert fmt.who({"author": "cd" * 32}) == "cdcdcdcdcdcd…"
+    named = {"fingerprint": "ABCD-EFGH-IJKL-MNOP", "name": "Amal"}
+    assert fmt.who(named) == "Amal (ABCD-EFGH)"  # a name never goes alone
+    vouch = {"subject_name": "Bo", "subject_fingerprint": "WXYZ-EFGH-IJKL-MNOP", "name": "Amal"}
+    assert fmt.who(vouch, "subject_name", "subject_fingerprint") == "Bo (WXYZ-EFGH)"
     assert [fmt.distance(d) for d in (None, 0, 1, 3)] == ["–", "you", "1 hop", "3 hops"]
     err = ApiError("rejected", "refused", reason="bad_gtin")
     assert fmt.api_error(err) == "refused (bad_gtin)"

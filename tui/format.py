@@ -155,10 +155,16 @@ def short_key(hex_key: str | None, n: int = 12) -> str:
     return hex_key if len(hex_key) <= n else hex_key[:n] + "…"
 
 
-def fingerprint(item: Mapping[str, Any]) -> str:
-    """The author's fingerprint from an API item (or the start of their key)."""
-    fp = item.get("fingerprint")
-    return fp if isinstance(fp, str) and fp else short_key(item.get("author"))
+def who(item: Mapping[str, Any], name_key: str = "name", fp_key: str = "fingerprint") -> str:
+    """An author as people read them: ``"Amal (64KE-GXNI)"``, or the fingerprint alone.
+
+    Names are self-chosen (anyone can call themselves Amal), so the start of the
+    fingerprint always goes with one.
+    """
+    fp = item.get(fp_key)
+    fp = fp if isinstance(fp, str) and fp else short_key(item.get("author"))
+    name = item.get(name_key)
+    return f"{name} ({fp[:9]})" if isinstance(name, str) and name else fp
 
 
 def distance(d: int | None) -> str:

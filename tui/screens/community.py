@@ -231,7 +231,7 @@ class CommunityScreen(BaseScreen):
         for rec in self.feed:
             table.add_row(
                 fmt.relative_time(rec.get("created_ms"), now),
-                fmt.fingerprint(rec),
+                fmt.who(rec),
                 fmt.describe_record(rec),
                 key=rec["id"],
             )

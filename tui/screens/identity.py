@@ -84,16 +84,15 @@ class IdentityScreen(BaseScreen):
             lines.append(me["about"])
         self.query_one("#identity", Static).update(Content("\n").join(lines))
         now = self.now_ms()
-        for table_id, items, who in (
-            ("#vouches", self.vouches, "subject"),
-            ("#received", self.received, "author"),
+        for table_id, items, name_key, fp_key in (
+            ("#vouches", self.vouches, "subject_name", "subject_fingerprint"),
+            ("#received", self.received, "name", "fingerprint"),
         ):
             table = self.query_one(table_id, DataTable)
             table.clear()
             for v in items:
-                fingerprint = v.get("subject_fingerprint" if who == "subject" else "fingerprint")
                 table.add_row(
-                    fingerprint or fmt.short_key(v.get(who), 16),
+                    fmt.who(v, name_key, fp_key),
                     fmt.trust_word(bool(v.get("trust"))),
                     self.scope(v.get("community")),
                     fmt.relative_time(v.get("created_ms"), now),

@@ -125,7 +125,7 @@ class PetitionScreen(BaseScreen):
             Content.styled(p.get("title", ""), "bold"),
             f"To: {p.get('target') or fmt.DASH} · goal {goal} · "
             f"{fmt.deadline(int(p.get('deadline_ms') or 0), now)} · {signed}",
-            f"Started by {fmt.fingerprint(p)}",
+            f"Started by {fmt.who(p)}",
         ]
         self.query_one("#petition-header", Static).update(Content("\n").join(header))
         self.query_one("#petition-text", Static).update(p.get("text", ""))
@@ -145,7 +145,7 @@ class PetitionScreen(BaseScreen):
         for s in ordered:
             trust = f"✓ trusted ({fmt.distance(s.get('distance'))})" if s.get("trusted") else ""
             table.add_row(
-                fmt.fingerprint(s), trust, fmt.relative_time(s.get("created_ms"), now), key=s["id"]
+                fmt.who(s), trust, fmt.relative_time(s.get("created_ms"), now), key=s["id"]
             )
 
     def wants(self, message: Message) -> bool:

@@ -132,7 +132,7 @@ class ProductScreen(BaseScreen):
         now = self.now_ms()
         for r in self.ratings:
             table.add_row(
-                fmt.fingerprint(r),
+                fmt.who(r),
                 fmt.distance(r.get("distance")) if r.get("trusted") else fmt.DASH,
                 fmt.criteria_scores(self.criteria, r.get("scores") or []),
                 r.get("text") or "",
