@@ -242,6 +242,22 @@ class Backend:
             "records": stats.records,
         }
 
+    def trusted_first(
+        self,
+        view: T.TrustView | None,
+        kind: R.Kind,
+        suffix: bytes,
+        walk: Walk,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[R.Record], str | None]:
+        """:func:`trusted_first` over the heads ``kind ‖ author ‖ suffix`` of this store."""
+        prefix = bytes([kind])
+        return trusted_first(
+            view, lambda a: self.store.head_id(prefix + a + suffix), self.store.records, walk,
+            cursor, limit,
+        )  # fmt: skip
+
     def author_name(self, author: bytes) -> str | None:
         """The display name an author gave themselves (their profile), None if none.
 
@@ -439,7 +455,6 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
     limit: int = p["limit"]
     gtin = R.gtin14(p["gtin"])
     view = b.node.trust_view(community)
-    prefix, suffix = bytes([R.Kind.RATING]), community + gtin.encode()
     names = b.names()
 
     def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
@@ -449,10 +464,8 @@ def _ratings(b: Backend, p: dict[str, Any]) -> Any:
         )
         return recs, _page(recs, n)
 
-    recs, cursor = trusted_first(
-        view, lambda a: b.store.head_id(prefix + a + suffix), b.store.records, walk,
-        p.get("cursor"), limit,
-    )  # fmt: skip
+    suffix = community + gtin.encode()
+    recs, cursor = b.trusted_first(view, R.Kind.RATING, suffix, walk, p.get("cursor"), limit)
     return {
         "items": [_rating_view(r, view, names) for r in b.visible(recs, view, p["unvetted"])],
         "cursor": cursor,
@@ -554,16 +567,13 @@ def _signatures(b: Backend, p: dict[str, Any]) -> Any:
     limit: int = p["limit"]
     pet = b.get_record(p["id"], R.Kind.PETITION)
     view = b.node.trust_view(pet.community)
-    prefix, suffix = bytes([R.Kind.SIGNATURE]), pet.scope + pet.id
 
     def walk(cursor: str | None, n: int) -> tuple[list[R.Record], str | None]:
         recs = b.store.signatures(pet.id, after=_parse_time_cursor(cursor), limit=n)
         return recs, _page(recs, n)
 
-    recs, cursor = trusted_first(
-        view, lambda a: b.store.head_id(prefix + a + suffix), b.store.records, walk,
-        p.get("cursor"), limit,
-    )  # fmt: skip
+    suffix = pet.scope + pet.id
+    recs, cursor = b.trusted_first(view, R.Kind.SIGNATURE, suffix, walk, p.get("cursor"), limit)
     recs_shown = b.visible(recs, view, p["unvetted"])
     names = b.names()
     items = [
