@@ -154,6 +154,9 @@ def test_counts_keys_and_records() -> None:
     assert fmt.who({"author": "cd" * 32}) == "cdcdcdcdcdcd…"
     named = {"fingerprint": "ABCD-EFGH-IJKL-MNOP", "name": "Amal"}
     assert fmt.who(named) == "Amal (ABCD-EFGH)"  # a name never goes alone
+    names = fmt.community_names({"items": [{"id": "ab" * 32, "name": "Vegan"}]})
+    assert fmt.community_name(names, "ab" * 32) == "Vegan"
+    assert fmt.community_name(names, "cd" * 32) == "cdcdcdcdcdcd…"
     vouch = {"subject_name": "Bo", "subject_fingerprint": "WXYZ-EFGH-IJKL-MNOP", "name": "Amal"}
     assert fmt.who(vouch, "subject_name", "subject_fingerprint") == "Bo (WXYZ-EFGH)"
     assert [fmt.distance(d) for d in (None, 0, 1, 3)] == ["–", "you", "1 hop", "3 hops"]

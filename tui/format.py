@@ -126,8 +126,7 @@ def goal_bar(count: int, goal: int, width: int) -> tuple[str, str]:
     """
     if width <= 0:
         return "", ""
-    frac = min(max(count, 0) / goal, 1.0) if goal > 0 else 0.0
-    halves = round(frac * width * 2)
+    halves = round(_fraction(count, goal) * width * 2)
     full, half = divmod(halves, 2)
     done = BAR * full + (HALF_LEFT if half else "")
     left = width - full - half
@@ -137,7 +136,12 @@ def goal_bar(count: int, goal: int, width: int) -> tuple[str, str]:
 
 def percent(count: int, goal: int) -> str:
     """How far toward the goal, capped at 100%: ``"40%"``."""
-    return f"{round(min(max(count, 0) / goal, 1.0) * 100) if goal > 0 else 0}%"
+    return f"{round(_fraction(count, goal) * 100)}%"
+
+
+def _fraction(count: int, goal: int) -> float:
+    """``count / goal`` within 0..1 (0 without a goal)."""
+    return min(max(count, 0) / goal, 1.0) if goal > 0 else 0.0
 
 
 def signature_counts(sigs: Mapping[str, Any] | None) -> str:
@@ -153,6 +157,16 @@ def short_key(hex_key: str | None, n: int = 12) -> str:
     if not hex_key:
         return DASH
     return hex_key if len(hex_key) <= n else hex_key[:n] + "…"
+
+
+def community_names(listing: Mapping[str, Any]) -> dict[str, str]:
+    """Community id -> name, from a ``communities.list`` answer."""
+    return {c["id"]: c.get("name", "") for c in listing.get("items") or []}
+
+
+def community_name(names: Mapping[str, str], community_id: str | None) -> str:
+    """A community's name from :func:`community_names`, or the start of its id."""
+    return names.get(community_id or "") or short_key(community_id)
 
 
 def who(item: Mapping[str, Any], name_key: str = "name", fp_key: str = "fingerprint") -> str:
@@ -218,11 +232,8 @@ def describe_record(rec: Mapping[str, Any]) -> str:
     if kind == "vouch":
         return f"{trust_word(bool(body.get('trust')))} {short_key(body.get('subject'))}"
     if kind == "retract":
-        return (
-            f"retracted a record about {about}"
-            if about
-            else (f"retracted {short_key(body.get('target'))}")
-        )
+        target = short_key(body.get("target"))
+        return f"retracted a record about {about}" if about else f"retracted {target}"
     if kind == "profile":
         return f"is now called {body.get('display_name') or DASH}"
     if kind == "community":

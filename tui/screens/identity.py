@@ -66,12 +66,12 @@ class IdentityScreen(BaseScreen):
         received = await call("vouches.list", subject=self.identity["public_key"])
         self.vouches = list(vouches.get("items") or [])
         self.received = list(received.get("items") or [])
-        self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
+        self.names = fmt.community_names(communities)
 
     def scope(self, community: str | None) -> str:
         if not community:
             return "everywhere"
-        return self.names.get(community) or fmt.short_key(community)
+        return fmt.community_name(self.names, community)
 
     def render_all(self) -> None:
         me = self.identity

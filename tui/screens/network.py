@@ -76,10 +76,7 @@ class NetworkScreen(BaseScreen):
             self.link.call("communities.list"),
         )
         self.peers = list(peers.get("items") or [])
-        self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
-
-    def community_name(self, community_id: str | None) -> str:
-        return self.names.get(community_id or "") or fmt.short_key(community_id)
+        self.names = fmt.community_names(communities)
 
     def topic_community(self, topic: str) -> str:
         """The name of the community a topic carries (topics end with its id)."""
@@ -120,7 +117,7 @@ class NetworkScreen(BaseScreen):
         for sess in reversed(s.get("sync") or []):
             sync.add_row(
                 fmt.short_key(str(sess.get("peer_id", "")), 16),
-                self.community_name(sess.get("community")),
+                fmt.community_name(self.names, sess.get("community")),
                 str(sess.get("state", "")),
                 str(sess.get("received", "")),
                 str(sess.get("sent", "")),

@@ -60,7 +60,7 @@ class SearchScreen(BaseScreen):
 
     async def fetch(self) -> None:
         communities = await self.link.call("communities.list")
-        self.names = {c["id"]: c.get("name", "") for c in communities.get("items") or []}
+        self.names = fmt.community_names(communities)
         if self.query_text:
             result = await self.link.call(
                 "products.search", query=self.query_text, limit=self.LIMIT
@@ -99,7 +99,7 @@ class SearchScreen(BaseScreen):
                 p.get("name") or "(unnamed)",
                 p.get("brand") or fmt.DASH,
                 p["gtin"],
-                self.names.get(p["community"], fmt.short_key(p["community"])),
+                fmt.community_name(self.names, p["community"]),
                 fmt.score_pair(p.get("scores")),
                 key=f"{i}",
             )
