@@ -628,6 +628,7 @@ class _About:
     def __init__(self, b: Backend) -> None:
         self.b = b
         self.names: dict[tuple[bytes, str], str | None] = {}
+        self.titles: dict[bytes, str | None] = {}  # a feed holds many signatures of one petition
 
     def product(self, scope: bytes, gtin: str) -> str | None:
         key = (scope, R.gtin14(gtin))
@@ -642,9 +643,13 @@ class _About:
         if isinstance(body, R.RatingBody | R.ProductBody):
             return self.product(rec.scope, body.gtin)
         if isinstance(body, R.SignatureBody):
-            petition = self.b.store.get(body.petition)
-            pbody = petition.body if petition is not None else None
-            return pbody.title if isinstance(pbody, R.PetitionBody) else None
+            if body.petition not in self.titles:
+                petition = self.b.store.get(body.petition)
+                pbody = petition.body if petition is not None else None
+                self.titles[body.petition] = (
+                    pbody.title if isinstance(pbody, R.PetitionBody) else None
+                )
+            return self.titles[body.petition]
         if isinstance(body, R.RetractBody):
             target = self.b.store.get_any(body.target)  # retracted: kept aside, not gone
             if target is not None and not isinstance(target.body, R.RetractBody):
