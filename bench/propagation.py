@@ -54,10 +54,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest import _gtin
 from libp2p.peer.id import ID
 
-from cercle.node.client import ApiClient
-from cercle.node.datadir import DataDir
-from cercle.node.keystore import create_identity
-from cercle.node.net import load_or_create_host_key
+from cercle.node.api.client import ApiClient
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.hostkey import load_or_create_host_key
+from cercle.node.files.keystore import create_identity
 from cercle.protocol.localapi import Event
 
 CLI = [sys.executable, "-m", "cercle.node.cli"]

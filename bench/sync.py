@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest import _setup, dataset
 
 from cercle.node import syncdriver as D
-from cercle.node.client import ApiClient
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
+from cercle.node.api.client import ApiClient
+from cercle.node.files.config import Config
+from cercle.node.files.datadir import DataDir
 from cercle.node.ingest import Pipeline
 from cercle.node.service import Node
 from cercle.protocol import records as R

@@ -48,9 +48,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import WORDS as INGEST_WORDS
 
-from cercle.node.datadir import DataDir
-from cercle.node.keystore import create_identity
-from cercle.node.launcher import start_background_node, wait_for_node
+from cercle.node.cli.launcher import start_background_node, wait_for_node
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.keystore import create_identity
 from cercle.node.service import JOINED
 from cercle.protocol import canonical
 from cercle.protocol import records as R

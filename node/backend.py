@@ -17,8 +17,8 @@ from typing import Any
 
 import trio
 
+from cercle.node.files.bundlefile import write_bundle_file
 from cercle.node.service import Node
-from cercle.node.verify_cmd import write_bundle_file
 from cercle.node.views import counts_view, record_view
 from cercle.protocol import bundle
 from cercle.protocol import localapi as A

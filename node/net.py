@@ -114,22 +114,17 @@ import contextvars
 import hashlib
 import logging
 import math
-import os
-import stat
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import multiaddr
 import trio
 from libp2p import new_host
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
-from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.crypto.keys import KeyPair, KeyType
-from libp2p.crypto.serialization import deserialize_private_key
+from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
@@ -156,7 +151,6 @@ __all__ = [
     "PeerInfo",
     "PublishRejected",
     "SlidingWindow",
-    "load_or_create_host_key",
     "message_id",
 ]
 
@@ -176,47 +170,6 @@ def message_id(data: bytes) -> bytes:
 
 def _msg_id(msg: rpc_pb2.Message) -> bytes:
     return message_id(msg.data)
-
-
-# ---------------------------------------------------------------------------- host key
-
-
-def load_or_create_host_key(path: str | os.PathLike[str]) -> KeyPair:
-    """Load the Ed25519 libp2p host key at ``path``, creating it (mode 0600) if absent.
-
-    The file holds the libp2p protobuf encoding of the private key
-    (``PrivateKey.serialize()``), as go/js-libp2p write it. A file readable by others
-    is tightened to 0600 with a warning.
-    """
-    p = Path(path)
-    try:
-        blob = p.read_bytes()
-    except FileNotFoundError:
-        pair = create_new_key_pair()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, pair.private_key.serialize())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, p)
-        return pair
-    mode = stat.S_IMODE(p.stat().st_mode)
-    if mode & 0o077:
-        log.warning("host key %s had mode %o; setting it to 0600", p, mode)
-        os.chmod(p, 0o600)
-    try:
-        private = deserialize_private_key(blob)
-    except Exception as exc:
-        raise ValueError(
-            f"{p} is not a libp2p private key; move it away to make a new one"
-        ) from exc
-    if private.get_type() != KeyType.Ed25519:
-        raise ValueError(f"{p} holds a {private.get_type().name} key; Cercle uses Ed25519")
-    return KeyPair(private, private.get_public_key())
 
 
 # ---------------------------------------------------------------------------- pacing

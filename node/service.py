@@ -31,12 +31,13 @@ import trio
 
 from cercle import node as _pkg
 from cercle.node import syncdriver as D
-from cercle.node.api import EventHub
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
+from cercle.node.api.server import EventHub
+from cercle.node.files.config import Config
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.hostkey import load_or_create_host_key
 from cercle.node.ingest import Pipeline
 from cercle.node.moderation import Moderation
-from cercle.node.net import Network, PublishRejected, load_or_create_host_key
+from cercle.node.net import Network, PublishRejected
 from cercle.node.views import record_view
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
@@ -189,7 +190,7 @@ class Node:
                 for relay_addr in self.config.relays:
                     nursery.start_soon(self._reserve_loop, relay_addr)
                 if self.config.api:
-                    from cercle.node.api import serve_api
+                    from cercle.node.api.server import serve_api
                     from cercle.node.backend import Backend
 
                     await nursery.start(serve_api, self.datadir.socket, Backend(self))

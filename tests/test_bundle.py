@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cercle.node.cli import main
-from cercle.node.verify_cmd import write_bundle_file
+from cercle.node.cli.main import main
+from cercle.node.files.bundlefile import write_bundle_file
 from cercle.protocol import bundle as B
 from cercle.protocol import canonical
 from cercle.protocol import records as R

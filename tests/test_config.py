@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cercle.node.config import Config, ConfigError, load_config
+from cercle.node.files.config import Config, ConfigError, load_config
 
 
 def test_missing_file_gives_defaults(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from cercle.node.client import ApiClient
+from cercle.node.api.client import ApiClient
 from cercle.node.demo import COMMUNITIES, build_sample
 from cercle.protocol import records as R
 

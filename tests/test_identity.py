@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cercle.node import keystore as node_keystore
-from cercle.node.cli import main
-from cercle.node.datadir import DataDir
-from cercle.node.keystore import (
+from cercle.node.cli.main import main
+from cercle.node.files import keystore as node_keystore
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.keystore import (
     IdentityExists,
     IdentityNotFound,
     create_identity,

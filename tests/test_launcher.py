@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from cercle.node.cli import main
-from cercle.node.client import ApiClient
-from cercle.node.keystore import read_keystore
+from cercle.node.api.client import ApiClient
+from cercle.node.cli.main import main
+from cercle.node.files.keystore import read_keystore
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cercle.node import launcher
+    from cercle.node.cli import launcher
 
     monkeypatch.setattr(launcher, "interactive", lambda: True)  # as if at a terminal
     monkeypatch.delenv("CERCLE_PASSWORD", raising=False)
@@ -143,7 +143,7 @@ def test_unencrypted_identity_is_an_explicit_choice(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from cercle.node import launcher
+    from cercle.node.cli import launcher
 
     monkeypatch.setattr(launcher, "node_answers", lambda path, timeout=2.0: False)
     started: list[str | None] = []

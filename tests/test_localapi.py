@@ -27,11 +27,11 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cercle.node import api as node_api
-from cercle.node.api import ApiServer, EventHub, SocketInUse, serve_api
-from cercle.node.cli import main
-from cercle.node.client import ApiClient, NodeNotRunning
-from cercle.node.commands import parse_deadline, parse_scores
+from cercle.node.api import server as node_api
+from cercle.node.api.client import ApiClient, NodeNotRunning
+from cercle.node.api.server import ApiServer, EventHub, SocketInUse, serve_api
+from cercle.node.cli.commands import parse_deadline, parse_scores
+from cercle.node.cli.main import main
 from cercle.protocol import localapi as L
 from cercle.protocol.errors import LocalProtocolError, Reason, Rejected, RemoteProtocolError
 from cercle.tui import client as tui_client

@@ -13,12 +13,12 @@ import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 
+from cercle.node.files.hostkey import load_or_create_host_key
 from cercle.node.net import (
     ByteStream,
     Network,
     PublishRejected,
     SlidingWindow,
-    load_or_create_host_key,
     message_id,
 )
 

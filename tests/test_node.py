@@ -9,9 +9,10 @@ from pathlib import Path
 
 import trio
 
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
-from cercle.node.net import Network, load_or_create_host_key
+from cercle.node.files.config import Config
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.hostkey import load_or_create_host_key
+from cercle.node.net import Network
 from cercle.node.service import Node, community_topic
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import trio
 
-from cercle.node.cli import main
-from cercle.node.client import ApiClient
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
+from cercle.node.api.client import ApiClient
+from cercle.node.cli.main import main
+from cercle.node.files.config import Config
+from cercle.node.files.datadir import DataDir
 from cercle.node.service import Node
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity

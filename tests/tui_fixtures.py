@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from cercle.node.client import ApiClient
-from cercle.node.threaded import NodeThread
+from cercle.node.api.client import ApiClient
 from cercle.protocol.identity import Identity
+from tests.nodethread import NodeThread
 
 SEED = hashlib.sha256(b"tui-test-author").digest()
 START_TIMEOUT_S = 30.0

@@ -1,4 +1,4 @@
-"""`cercle verify FILE`: check a petition bundle offline, and write bundles safely.
+"""`cercle verify FILE`: check a petition bundle offline.
 
 Why a separate command that needs no node, no data directory and no network:
 the people a petition is sent to (a company, an official, a journalist) do not
@@ -6,74 +6,26 @@ run Cercle nodes.  Everything they need is in the bundle; this command only
 reads the file and prints :func:`cercle.protocol.bundle.verify_bundle`'s
 report.  Exit status 0 means every signature checked out and the counts and
 Merkle root are right, 1 means a defect (or an unreadable file), 2 a usage error.
-
-:func:`write_bundle_file` is the other half, for ``cercle petition export``:
-bundles are written to a temporary file beside the target and renamed into
-place, so a reader never sees half a bundle, with mode 0644 since a bundle is
-public by design.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from cercle.node.datadir import DataDir
-from cercle.protocol.bundle import MAX_BUNDLE_BYTES, verify_bundle
+from cercle.node.files.bundlefile import read_bundle_file
+from cercle.node.files.datadir import DataDir
+from cercle.protocol.bundle import verify_bundle
 from cercle.protocol.display import printable
 
 Subparsers = Any
 
-BUNDLE_MODE = 0o644
-
 
 def _err(message: str) -> None:
     print(printable(f"cercle: error: {message}"), file=sys.stderr)
-
-
-def read_bundle_file(path: Path) -> bytes:
-    """The file's bytes, at most one past the size limit (the verifier reports oversize)."""
-    with open(path, "rb") as f:
-        return f.read(MAX_BUNDLE_BYTES + 1)
-
-
-def write_bundle_file(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
-) -> None:
-    """Write ``data`` to ``path`` atomically, mode 0644.
-
-    Without ``overwrite``, an existing ``path`` is left alone and
-    :class:`FileExistsError` is raised (checked atomically, by hard-linking).
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), BUNDLE_MODE)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            os.link(tmp, target)  # fails with FileExistsError, never replaces
-            os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable where the OS allows it
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def _verify(args: argparse.Namespace, datadir: DataDir) -> int:

@@ -12,13 +12,13 @@ any of them we raise PasswordRequired rather than hang on a missing terminal.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import os
 import secrets
 import sys
 from pathlib import Path
 
+from cercle.node.files.atomic import PRIVATE, write_atomic
 from cercle.protocol.identity import (
     DEFAULT_SCRYPT_N,
     MAX_KEYSTORE_SIZE,
@@ -91,24 +91,9 @@ def scrypt_n() -> int:
 
 
 def write_private_file(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write `data` atomically (temp file, fsync, rename) with mode 0600.
-
-    Raises IdentityExists if `path` exists and not `force`.
-    """
+    """Write ``data`` atomically, mode 0600; IdentityExists if ``path`` exists, unless forced."""
     _refuse_overwrite(path, force)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)  # make the rename itself durable
+    write_atomic(path, data, mode=PRIVATE)
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
@@ -117,16 +102,6 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
             f"{path} already exists; pass --force to replace it "
             "(the key in it is lost unless you exported it first)"
         )
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_keystore_bytes(path: Path, *, installed: bool = True) -> bytes:

@@ -53,9 +53,9 @@ from typing import Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cercle.node.client import ApiClient, NodeNotRunning
-from cercle.node.datadir import DataDir
-from cercle.node.keystore import PASSWORD_ENV, create_identity
+from cercle.node.api.client import ApiClient, NodeNotRunning
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.keystore import PASSWORD_ENV, create_identity
 from cercle.protocol import records as R
 from cercle.protocol.identity import private_key_from_seed
 from cercle.protocol.localapi import ApiError

@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cercle.node.client import ApiClient
-from cercle.node.datadir import DataDir
+from cercle.node.api.client import ApiClient
+from cercle.node.files.datadir import DataDir
 from cercle.protocol.display import printable
 from cercle.protocol.errors import CercleError
 from cercle.protocol.localapi import ApiError

@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cercle.node import commands as api_commands
-from cercle.node import daemon, demo, launcher, verify_cmd
-from cercle.node.datadir import DATA_DIR_ENV, DataDir
-from cercle.node.keystore import (
+from cercle.node import demo
+from cercle.node.cli import commands as api_commands
+from cercle.node.cli import launcher, run, verify
+from cercle.node.files.datadir import DATA_DIR_ENV, DataDir
+from cercle.node.files.keystore import (
     PASSWORD_ENV,
     create_identity,
     export_identity,
@@ -142,8 +143,8 @@ def register_id(subparsers: Subparsers) -> None:
 REGISTRARS: list[Registrar] = [
     register_id,
     api_commands.register,
-    daemon.register,
-    verify_cmd.register,
+    run.register,
+    verify.register,
     launcher.register,
     demo.register,
 ]
@@ -194,7 +195,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(file=sys.stderr)
         return 130
     return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

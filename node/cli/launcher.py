@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cercle.node.client import ApiClient, NodeNotRunning
-from cercle.node.datadir import DataDir
-from cercle.node.keystore import PASSWORD_ENV, create_identity, load_identity, read_keystore
+from cercle.node.api.client import ApiClient, NodeNotRunning
+from cercle.node.files.datadir import DataDir
+from cercle.node.files.keystore import PASSWORD_ENV, create_identity, load_identity, read_keystore
 from cercle.protocol.identity import KeystoreError, fingerprint
 from cercle.protocol.localapi import ApiError
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import trio
 
-from cercle.node.config import Config
-from cercle.node.datadir import DataDir
+from cercle.node.files.config import Config
+from cercle.node.files.datadir import DataDir
 from cercle.node.service import Node
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
