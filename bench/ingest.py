@@ -66,9 +66,7 @@ def _key(n: int) -> Ed25519PrivateKey:
 
 
 def _gtin(n: int) -> str:
-    body = str(4000000000000 + n)[-12:]
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return R.with_check_digit(str(4000000000000 + n)[-12:])
 
 
 def _setup() -> tuple[list[bytes], list[bytes], list[R.Record]]:

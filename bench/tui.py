@@ -85,9 +85,7 @@ def _pub(n: int) -> bytes:
 
 
 def _gtin(n: int) -> str:
-    body = str(500000000000 + n)
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return R.with_check_digit(str(500000000000 + n))
 
 
 def _sign(key: Ed25519PrivateKey, body: R.Body, t: int, community: bytes | None) -> bytes:

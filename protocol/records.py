@@ -149,15 +149,23 @@ NAME = Text(80, 1)
 LABEL = Text(40, 1)
 
 
+def gtin_check_digit(body: str) -> str:
+    """The GS1 mod-10 check digit of a GTIN without its last digit (ASCII digits)."""
+    # Weights 3,1,3,1... from the digit next to the check digit leftwards.
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
+def with_check_digit(body: str) -> str:
+    """``body`` (7, 11, 12 or 13 digits) completed into a valid GTIN."""
+    return body + gtin_check_digit(body)
+
+
 def gtin_valid(code: str) -> bool:
     """GTIN-8/12/13/14: ASCII digits with a correct mod-10 check digit."""
     if len(code) not in (8, 12, 13, 14) or not code.isascii() or not code.isdigit():
         return False
-    digits = [int(c) for c in code]
-    body, check = digits[:-1], digits[-1]
-    # Weights 3,1,3,1... from the digit next to the check digit leftwards.
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+    return gtin_check_digit(code[:-1]) == code[-1]
 
 
 def gtin14(code: str) -> str:

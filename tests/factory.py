@@ -22,10 +22,7 @@ def pub(n: int) -> bytes:
 
 def gtin(n: int, length: int = 13) -> str:
     """A valid GTIN of the given length derived from ``n``."""
-    body = str(n).rjust(length - 1, "0")[-(length - 1) :]
-    digits = [int(c) for c in body]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return body + str((10 - total % 10) % 10)
+    return R.with_check_digit(str(n).rjust(length - 1, "0")[-(length - 1) :])
 
 
 def community(author: int = 0, name: str = "Vegan", *, t: int = T0, **kw: object) -> R.Record:

@@ -267,12 +267,6 @@ def crowd_key(seed: int, n: int) -> Ed25519PrivateKey:
     return private_key_from_seed(_seed("crowd", seed, n))
 
 
-def gtin13(body12: str) -> str:
-    digits = [int(c) for c in body12]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return body12 + str((10 - total % 10) % 10)
-
-
 # ---------------------------------------------------------------------------- sample
 
 
@@ -337,7 +331,7 @@ def build_sample(seed: int, now_ms: int, *, crowd: int = CROWD) -> Sample:
     for ci, spec in enumerate(COMMUNITIES):
         for _ in range(50):
             while True:
-                code = gtin13(rng.choice(GTIN_PREFIXES) + f"{rng.randrange(10**9):09d}")
+                code = R.with_check_digit(rng.choice(GTIN_PREFIXES) + f"{rng.randrange(10**9):09d}")
                 if code not in seen:
                     seen.add(code)
                     break
@@ -682,7 +676,9 @@ class Demo:
             # A product of their own, some ratings, signatures.
             ci = rng.randrange(len(COMMUNITIES))
             spec = COMMUNITIES[ci]
-            code = gtin13(f"20{i:02d}{rng.randrange(10**8):08d}")  # in-store range 20–29
+            code = R.with_check_digit(
+                f"20{i:02d}{rng.randrange(10**8):08d}"
+            )  # in-store range 20–29
             c.call(
                 "products.put",
                 community=comm_hex[ci],
