@@ -4,7 +4,9 @@ Every way a record can be refused has one machine-readable :class:`Reason`, so a
 node can count rejections by reason, a relay can export them as metrics and a
 user can be told exactly what was wrong.  Like h11, errors say whose fault it
 is: :class:`LocalProtocolError` when our own caller broke a rule,
-:class:`RemoteProtocolError` when bytes from outside did.
+:class:`RemoteProtocolError` when bytes from outside did. A record is refused
+with :class:`Rejected` when a peer sent it and :class:`OwnRecordRejected` when we
+signed it ourselves.
 """
 
 from __future__ import annotations
@@ -55,3 +57,12 @@ class LocalProtocolError(CercleError):
 
 class RemoteProtocolError(CercleError):
     """A peer sent something that breaks the protocol."""
+
+
+class OwnRecordRejected(Rejected, LocalProtocolError):
+    """A record we signed ourselves was refused by the rules.
+
+    The fault is ours (the local user's input, or a bug), never a peer's: it is
+    answered to the local client that asked for the record and counted apart from
+    the records peers send (``Rejected`` alone).
+    """

@@ -21,6 +21,7 @@ import enum
 import functools
 import hashlib
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeAlias
 
@@ -383,6 +384,27 @@ def build(
     return record
 
 
+def mine(
+    key: Ed25519PrivateKey,
+    body: Body,
+    *,
+    created_ms: int,
+    community: bytes | None = None,
+    bits: int = 0,
+) -> Record:
+    """Sign ``body`` with the first nonce whose record id has ``bits`` leading zero bits.
+
+    The proof of work a community's charter may ask of its records (§7.6); with
+    ``bits`` = 0 this is :func:`build`.
+    """
+    nonce = 0
+    while True:
+        record = build(key, body, created_ms=created_ms, community=community, nonce=nonce)
+        if leading_zero_bits(record.id) >= bits:
+            return record
+        nonce += 1
+
+
 def nfc(text: str) -> str:
     """Normalise user-typed text to NFC, the only form records may carry."""
     return unicodedata.normalize("NFC", text)
@@ -505,6 +527,14 @@ def leading_zero_bits(digest: bytes) -> int:
     return len(digest) * 8 - n.bit_length()
 
 
+def check_scores_fit(scores: Sequence[int], criteria: Sequence[str]) -> None:
+    """A rating has one score per criterion of its community's charter (§7.4)."""
+    if len(scores) != len(criteria):
+        raise Rejected(
+            Reason.SCORE_COUNT_MISMATCH, f"{len(scores)} scores for {len(criteria)} criteria"
+        )
+
+
 def check_context(record: Record, ctx: Context, *, pow_exempt: bool = False) -> None:
     """Rules that need other records: charters, petitions, retraction targets.
 
@@ -516,11 +546,8 @@ def check_context(record: Record, ctx: Context, *, pow_exempt: bool = False) -> 
     if record.community is not None:
         charter = ctx.charter(record.community)
         if charter is not None:
-            if isinstance(body, RatingBody) and len(body.scores) != len(charter.criteria):
-                raise Rejected(
-                    Reason.SCORE_COUNT_MISMATCH,
-                    f"{len(body.scores)} scores for {len(charter.criteria)} criteria",
-                )
+            if isinstance(body, RatingBody):
+                check_scores_fit(body.scores, charter.criteria)
             if (
                 charter.pow_bits
                 and not pow_exempt
@@ -559,28 +586,50 @@ def check_retraction_against(retract: Record, target: Record) -> None:
 # --------------------------------------------------------------------------- semantics
 
 
+def product_key(author: bytes, scope: bytes, gtin: str) -> bytes:
+    """Replace key of a product description: one per (author, community, product)."""
+    return bytes([Kind.PRODUCT]) + author + scope + gtin14(gtin).encode()
+
+
+def rating_key(author: bytes, scope: bytes, gtin: str) -> bytes:
+    """Replace key of a rating: one per (author, community, product)."""
+    return bytes([Kind.RATING]) + author + scope + gtin14(gtin).encode()
+
+
+def signature_key(author: bytes, scope: bytes, petition: bytes) -> bytes:
+    """Replace key of a signature: one per (author, petition); the first one counts."""
+    return bytes([Kind.SIGNATURE]) + author + scope + petition
+
+
+def vouch_key(author: bytes, scope: bytes, subject: bytes) -> bytes:
+    """Replace key of a vouch: one per (author, community or ``ZERO_ID``, subject)."""
+    return bytes([Kind.VOUCH]) + author + scope + subject
+
+
+def profile_key(author: bytes) -> bytes:
+    """Replace key of a profile: one per author."""
+    return bytes([Kind.PROFILE]) + author + ZERO_ID
+
+
 def replace_key(record: Record) -> bytes | None:
     """Records with the same key replace each other; None: never replaced.
 
-    The newest wins (the oldest for signatures, see ``KEEP_FIRST``).
-
-    One rating per (author, community, product), one vouch per (author,
-    community or none, subject), one signature per (author, petition), one
-    product description per (author, community, product), one profile per author.
+    The newest wins (the oldest for signatures, see ``KEEP_FIRST``). The keys
+    are specified byte for byte (``specs/records.md`` §7.1) and built only by
+    the ``*_key`` functions above.
     """
-    body = record.body
-    subject: bytes
-    if isinstance(body, RatingBody | ProductBody):
-        subject = gtin14(body.gtin).encode()
-    elif isinstance(body, VouchBody):
-        subject = body.subject
-    elif isinstance(body, SignatureBody):
-        subject = body.petition
-    elif isinstance(body, ProfileBody):
-        subject = b""
-    else:
-        return None
-    return bytes([record.kind]) + record.author + record.scope + subject
+    body, author, scope = record.body, record.author, record.scope
+    if isinstance(body, RatingBody):
+        return rating_key(author, scope, body.gtin)
+    if isinstance(body, ProductBody):
+        return product_key(author, scope, body.gtin)
+    if isinstance(body, VouchBody):
+        return vouch_key(author, scope, body.subject)
+    if isinstance(body, SignatureBody):
+        return signature_key(author, scope, body.petition)
+    if isinstance(body, ProfileBody):
+        return profile_key(author)
+    return None
 
 
 def order_key(record: Record) -> tuple[int, bytes]:

@@ -199,11 +199,6 @@ class Store:
         with self.env.begin() as txn:
             return self._get(txn, record_id)
 
-    def get_raw(self, record_id: bytes) -> bytes | None:
-        with self.env.begin(db=self.db["records"]) as txn:
-            raw = txn.get(record_id)
-            return bytes(raw) if raw is not None else None
-
     def get_any(self, record_id: bytes) -> R.Record | None:
         """A record we hold or have seen and not kept (replaced, retracted, invalid)."""
         with self.env.begin() as txn:
@@ -241,7 +236,7 @@ class Store:
         """The newest record for a replace key (see ``records.replace_key``)."""
         with self.env.begin() as txn:
             head = txn.get(key, db=self.db["heads"])
-            return self._get(txn, bytes(head)[8:]) if head is not None else None
+            return self._get(txn, L.head_id(bytes(head))) if head is not None else None
 
     def _walk(
         self, db: str, prefix: bytes, *, reverse: bool, start: bytes | None, limit: int | None
@@ -305,7 +300,7 @@ class Store:
         """A scope's records, newest first, paginated by ``(created_ms, id)``."""
         start = L.timed(scope, *before) if before else None
         keys = self._walk("scope_time", scope, reverse=True, start=start, limit=limit)
-        return self._records(k[40:] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def by_kind(
         self,
@@ -316,17 +311,17 @@ class Store:
         limit: int = 50,
     ) -> list[R.Record]:
         """A scope's records of one kind, newest first (petitions, products, charters)."""
-        prefix = scope + bytes([kind])
+        prefix = L.scope_kind_prefix(scope, kind)
         start = L.timed(prefix, *before) if before else None
         keys = self._walk("scope_kind", prefix, reverse=True, start=start, limit=limit)
-        return self._records(k[41:] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def by_author(
         self, author: bytes, *, before: tuple[int, bytes] | None = None, limit: int = 50
     ) -> list[R.Record]:
         start = L.timed(author, *before) if before else None
         keys = self._walk("author_time", author, reverse=True, start=start, limit=limit)
-        return self._records(k[40:] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def product_records_newest(
         self,
@@ -338,10 +333,10 @@ class Store:
         limit: int | None = 50,
     ) -> list[R.Record]:
         """Product descriptions or ratings of one product, newest first, by ``(created_ms, id)``."""
-        prefix = scope + R.gtin14(gtin).encode() + bytes([kind])
+        prefix = L.product_prefix(scope, gtin, kind)
         start = L.timed(prefix, *before) if before else None
         keys = self._walk("product_time", prefix, reverse=True, start=start, limit=limit)
-        return self._records(k[len(prefix) + 8 :] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def product_records(
         self,
@@ -353,10 +348,10 @@ class Store:
         limit: int | None = 50,
     ) -> list[R.Record]:
         """Product descriptions or ratings of one product in one community."""
-        prefix = scope + R.gtin14(gtin).encode() + bytes([kind])
+        prefix = L.product_prefix(scope, gtin, kind)
         start = prefix + after if after else None
         keys = self._walk("product", prefix, reverse=False, start=start, limit=limit)
-        return self._records(k[len(prefix) :] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def signatures(
         self, petition: bytes, *, after: tuple[int, bytes] | None = None, limit: int | None = 50
@@ -364,33 +359,34 @@ class Store:
         """A petition's signatures, oldest first."""
         start = L.timed(petition, *after) if after else None
         keys = self._walk("petition", petition, reverse=False, start=start, limit=limit)
-        return self._records(k[40:] for k in keys)
+        return self._records(L.id_at_end(k) for k in keys)
 
     def product_aggregate(self, scope: bytes, gtin: str) -> ProductAggregate:
         with self.env.begin(db=self.db["agg_product"]) as txn:
-            return _read_agg(txn.get(scope + R.gtin14(gtin).encode()))
+            return _read_agg(txn.get(L.agg_product_key(scope, gtin)))
 
     def ranked_products(
         self, scope: bytes, *, after: bytes | None = None, limit: int = 50
-    ) -> list[tuple[str, ProductAggregate]]:
-        """Rated products of a community, best mean first (then most ratings)."""
-        keys = list(self._walk("rank", scope, reverse=False, start=after, limit=limit))
+    ) -> tuple[list[tuple[str, ProductAggregate]], bytes | None]:
+        """Rated products of a community, best mean first (then most ratings).
+
+        One page after the cursor ``after`` (None: the first page), and the
+        cursor of the next page (None: this was the last). ValueError if
+        ``after`` is not a cursor this method gave out.
+        """
+        start = L.rank_start(scope, after) if after is not None else None
+        keys = list(self._walk("rank", scope, reverse=False, start=start, limit=limit))
         with self.env.begin(db=self.db["agg_product"]) as txn:
-            return [(k[38:].decode(), _read_agg(txn.get(scope + k[38:]))) for k in keys]
+            page = [
+                (g, _read_agg(txn.get(L.agg_product_key(scope, g)))) for g in map(L.rank_gtin, keys)
+            ]
+        return page, L.rank_cursor(keys[-1]) if len(keys) == limit else None
 
     def rating_scores(self, scope: bytes, gtin: str) -> list[tuple[bytes, tuple[int, ...]]]:
         """(author, scores) of every rating of a product, from the index alone."""
-        prefix = scope + R.gtin14(gtin).encode() + bytes([R.Kind.RATING])
-        out = []
+        prefix = L.product_prefix(scope, gtin, R.Kind.RATING)
         with self.env.begin(db=self.db["product"]) as txn:
-            cur = txn.cursor()
-            if cur.set_range(prefix):
-                for key, value in cur.iternext():
-                    if not bytes(key).startswith(prefix):
-                        break
-                    v = bytes(value)
-                    out.append((v[:32], tuple(v[32:])))
-        return out
+            return [L.split_product_value(v) for _, v in _prefixed(txn.cursor(), prefix)]
 
     def head_id(self, key: bytes) -> bytes | None:
         """The id of the stored record holding a replace key, without decoding it."""
@@ -398,7 +394,7 @@ class Store:
             head = txn.get(key, db=self.db["heads"])
             if head is None:
                 return None
-            rid = bytes(head)[8:]
+            rid = L.head_id(bytes(head))
             return rid if txn.get(rid, db=self.db["records"]) is not None else None
 
     def petition_count(self, petition: bytes) -> int:
@@ -432,14 +428,7 @@ class Store:
     def local_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """Node-local entries under ``prefix``, keys with the prefix removed."""
         with self.env.begin(db=self.db["local"]) as txn:
-            cur = txn.cursor()
-            out = []
-            if cur.set_range(prefix):
-                for key, value in cur.iternext():
-                    if not bytes(key).startswith(prefix):
-                        break
-                    out.append((bytes(key[len(prefix) :]), bytes(value)))
-            return out
+            return [(k[len(prefix) :], v) for k, v in _prefixed(txn.cursor(), prefix)]
 
     # ------------------------------------------------------------------ writing
 
@@ -486,7 +475,7 @@ class Store:
         # unknown can be judged (someone else's are invalid), whatever happens next.
         removed = self._recheck_retractions(txn, rec)
         refusal: Rejected | None = None
-        if _has_prefix(txn.cursor(db=db["tombstones"]), rec.id + rec.author):
+        if _has_prefix(txn.cursor(db=db["tombstones"]), L.tombstone_prefix(rec.id, rec.author)):
             refusal = Rejected(Reason.RETRACTED, "this record was retracted")
         else:
             try:
@@ -501,7 +490,7 @@ class Store:
             # supersedes its author's older ones, so the outcome never depends
             # on the order records arrive in (sync relies on that).
             head = txn.get(key, db=db["heads"])
-            mine = L.timed(b"", rec.created_ms, rec.id)
+            mine = L.order(rec.created_ms, rec.id)
             if head is not None:
                 head = bytes(head)
                 if not R.wins(rec.kind, mine, head):
@@ -509,7 +498,7 @@ class Store:
                     if refusal is not None:
                         return _refused(refusal, removed)
                     return Outcome(Status.SUPERSEDED, removed=tuple(removed))
-                old = self._get(txn, head[8:])
+                old = self._get(txn, L.head_id(head))
                 if old is not None:
                     self._remove(txn, old)
                     removed.append(old.id)
@@ -526,7 +515,7 @@ class Store:
             txn.put(rec.id, rec.raw, db=db["shadow"])
             return _refused(refusal, removed)
         if isinstance(body, R.RetractBody):
-            txn.put(body.target + rec.author + rec.id, b"", db=db["tombstones"])
+            txn.put(L.tombstone_key(body.target, rec.author, rec.id), b"", db=db["tombstones"])
             target = self._get(txn, body.target)
             if target is not None:  # check_context already checked its author
                 self._remove(txn, target)
@@ -536,16 +525,10 @@ class Store:
 
     def _recheck_retractions(self, txn: Any, rec: R.Record) -> list[bytes]:
         """Retractions of ``rec`` accepted while it was unknown, checked against it now."""
-        cur = txn.cursor(db=self.db["tombstones"])
-        keys = []
-        if cur.set_range(rec.id):
-            for key in cur.iternext(values=False):
-                if key[:32] != rec.id:
-                    break
-                keys.append(bytes(key))
+        keys = [k for k, _ in _prefixed(txn.cursor(db=self.db["tombstones"]), rec.id)]
         removed = []
         for key in keys:
-            retraction = self._get(txn, key[64:])
+            retraction = self._get(txn, L.tombstone_retraction(key))
             try:
                 if retraction is not None:
                     R.check_retraction_against(retraction, rec)
@@ -559,13 +542,7 @@ class Store:
         return removed
 
     def _signatures_in(self, txn: Any, petition: bytes) -> list[R.Record]:
-        cur = txn.cursor(db=self.db["petition"])
-        ids = []
-        if cur.set_range(petition):
-            for key in cur.iternext(values=False):
-                if key[:32] != petition:
-                    break
-                ids.append(bytes(key[40:]))
+        ids = [L.id_at_end(k) for k, _ in _prefixed(txn.cursor(db=self.db["petition"]), petition)]
         return [r for r in (self._get(txn, i) for i in ids) if r is not None]
 
     def _purge(self, txn: Any, dependants: list[R.Record], on: R.Record) -> list[bytes]:
@@ -580,19 +557,17 @@ class Store:
 
     def _purge_ratings(self, txn: Any, charter_rec: R.Record) -> list[bytes]:
         assert isinstance(charter_rec.body, R.CommunityBody)
-        n = len(charter_rec.body.criteria)
+        criteria = charter_rec.body.criteria
+        prefix = L.scope_kind_prefix(charter_rec.id, R.Kind.RATING)
+        ids = [L.id_at_end(k) for k, _ in _prefixed(txn.cursor(db=self.db["scope_kind"]), prefix)]
         removed = []
-        prefix = charter_rec.id + bytes([R.Kind.RATING])
-        cur = txn.cursor(db=self.db["scope_kind"])
-        ids = []
-        if cur.set_range(prefix):
-            for key in cur.iternext(values=False):
-                if key[:33] != prefix:
-                    break
-                ids.append(bytes(key[41:]))
         for rid in ids:
             rec = self._get(txn, rid)
-            if rec is not None and isinstance(rec.body, R.RatingBody) and len(rec.body.scores) != n:
+            if rec is None or not isinstance(rec.body, R.RatingBody):
+                continue
+            try:
+                R.check_scores_fit(rec.body.scores, criteria)
+            except Rejected:
                 self._remove(txn, rec)
                 removed.append(rid)
         return removed
@@ -616,7 +591,7 @@ class Store:
                 txn.delete(key, db=self.db[name])
         scope = rec.scope
         # scope statistics and member counts
-        mkey = scope + rec.author
+        mkey = L.members_key(scope, rec.author)
         raw = txn.get(mkey, db=self.db["members"])
         n = (L.read_u32(bytes(raw)) if raw is not None else 0) + sign
         stats_raw = txn.get(scope, db=self.db["scope_stats"])
@@ -645,15 +620,18 @@ class Store:
                 txn.delete(body.petition, db=self.db["agg_petition"])
 
     def _update_product(self, txn: Any, scope: bytes, body: R.RatingBody, sign: int) -> None:
-        g = R.gtin14(body.gtin).encode()
-        akey = scope + g
+        akey = L.agg_product_key(scope, body.gtin)
         agg = _read_agg(txn.get(akey, db=self.db["agg_product"]))
         if agg.count:
-            txn.delete(L.rank_key(scope, g, _mean_milli(agg), agg.count), db=self.db["rank"])
+            txn.delete(
+                L.rank_key(scope, body.gtin, _mean_milli(agg), agg.count), db=self.db["rank"]
+            )
         new = _add_scores(agg, body.scores, sign)
         if new.count:
-            txn.put(akey, msgpack.packb([new.count, list(new.sums)]), db=self.db["agg_product"])
-            txn.put(L.rank_key(scope, g, _mean_milli(new), new.count), b"", db=self.db["rank"])
+            txn.put(akey, _agg_value(new), db=self.db["agg_product"])
+            txn.put(
+                L.rank_key(scope, body.gtin, _mean_milli(new), new.count), b"", db=self.db["rank"]
+            )
         else:
             txn.delete(akey, db=self.db["agg_product"])
 
@@ -685,12 +663,24 @@ class Store:
         for name, want in expected.items():
             got = actual.get(name, {})
             if name == "heads":  # a head whose record is gone is a floor: allowed
-                got = {k: v for k, v in got.items() if v[8:] in stored}
+                got = {k: v for k, v in got.items() if L.head_id(v) in stored}
             if got != want:
                 missing = len(want.keys() - got.keys())
                 extra = len(got.keys() - want.keys())
                 problems.append(f"{name}: {missing} missing, {extra} extra, differing values")
         return problems
+
+
+def _prefixed(cur: Any, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) under ``prefix``, in key order, from an open cursor."""
+    out = []
+    if cur.set_range(prefix):
+        for key, value in cur.iternext():
+            k = bytes(key)
+            if not k.startswith(prefix):
+                break
+            out.append((k, bytes(value)))
+    return out
 
 
 def _has_prefix(cur: Any, prefix: bytes) -> bool:
@@ -710,6 +700,11 @@ def _prefix_end(prefix: bytes) -> bytes | None:
             return bytes(p)
         p.pop()
     return None
+
+
+def _agg_value(agg: ProductAggregate) -> bytes:
+    value: bytes = msgpack.packb([agg.count, list(agg.sums)])
+    return value
 
 
 def _read_agg(raw: Any) -> ProductAggregate:
@@ -739,13 +734,13 @@ def _derived_entries(rec: R.Record) -> list[tuple[str, bytes, bytes]]:
     scope, ts, rid = rec.scope, rec.created_ms, rec.id
     entries = [
         ("scope_time", L.timed(scope, ts, rid), b""),
-        ("scope_kind", L.timed(scope + bytes([rec.kind]), ts, rid), b""),
+        ("scope_kind", L.timed(L.scope_kind_prefix(scope, rec.kind), ts, rid), b""),
         ("author_time", L.timed(rec.author, ts, rid), b""),
     ]
     body = rec.body
     if isinstance(body, R.RatingBody | R.ProductBody):
-        prefix = scope + R.gtin14(body.gtin).encode() + bytes([rec.kind])
-        value = rec.author + (bytes(body.scores) if isinstance(body, R.RatingBody) else b"")
+        prefix = L.product_prefix(scope, body.gtin, rec.kind)
+        value = L.product_value(rec.author, body.scores if isinstance(body, R.RatingBody) else ())
         entries.append(("product", prefix + rid, value))
         entries.append(("product_time", L.timed(prefix, ts, rid), b""))
     elif isinstance(body, R.SignatureBody):
@@ -772,7 +767,7 @@ _MIGRATIONS: dict[int, Callable[[Store, Any], int]] = {1: _add_product_time}
 def rebuild_expected(stored: Iterable[R.Record]) -> dict[str, dict[bytes, bytes]]:
     """Every derived database recomputed from scratch from the stored records."""
     d: dict[str, dict[bytes, bytes]] = {n: {} for n in L.DATABASES if n not in L.PRIMARY}
-    aggs: dict[bytes, ProductAggregate] = {}
+    aggs: dict[tuple[bytes, str], ProductAggregate] = {}
     members: dict[bytes, int] = {}
     stats: dict[bytes, list[int]] = {}
     for rec in stored:
@@ -780,22 +775,22 @@ def rebuild_expected(stored: Iterable[R.Record]) -> dict[str, dict[bytes, bytes]
             d[name][key] = value
         hkey = R.replace_key(rec)
         if hkey is not None:
-            d["heads"][hkey] = L.timed(b"", rec.created_ms, rec.id)
-        mkey = rec.scope + rec.author
+            d["heads"][hkey] = L.order(rec.created_ms, rec.id)
+        mkey = L.members_key(rec.scope, rec.author)
         if mkey not in members:
             stats.setdefault(rec.scope, [0, 0])[1] += 1
         members[mkey] = members.get(mkey, 0) + 1
         stats.setdefault(rec.scope, [0, 0])[0] += 1
         body = rec.body
         if isinstance(body, R.RatingBody):
-            akey = rec.scope + R.gtin14(body.gtin).encode()
+            akey = (rec.scope, R.gtin14(body.gtin))
             aggs[akey] = _add_scores(aggs.get(akey, ProductAggregate(0, ())), body.scores, 1)
         elif isinstance(body, R.SignatureBody):
             n = L.read_u64(d["agg_petition"].get(body.petition, L.u64(0)))
             d["agg_petition"][body.petition] = L.u64(n + 1)
     d["members"] = {k: L.u32(v) for k, v in members.items()}
     d["scope_stats"] = {k: msgpack.packb(v) for k, v in stats.items()}
-    for akey, agg in aggs.items():
-        d["agg_product"][akey] = msgpack.packb([agg.count, list(agg.sums)])
-        d["rank"][L.rank_key(akey[:32], akey[32:], _mean_milli(agg), agg.count)] = b""
+    for (scope, gtin), agg in aggs.items():
+        d["agg_product"][L.agg_product_key(scope, gtin)] = _agg_value(agg)
+        d["rank"][L.rank_key(scope, gtin, _mean_milli(agg), agg.count)] = b""
     return d

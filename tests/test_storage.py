@@ -267,9 +267,17 @@ def test_ranked_products_best_first(store: Store) -> None:
             F.rating(0, COMM.id, 3, (4, 4, 4)),
         ]
     )
-    ranked = store.ranked_products(COMM.id)
+    ranked, cursor = store.ranked_products(COMM.id)
     assert [g for g, _ in ranked] == [R.gtin14(F.gtin(n)) for n in (2, 3, 1)]
-    assert ranked[0][1].count == 2
+    assert ranked[0][1].count == 2 and cursor is None
+    # Pages of two: the cursor continues where the first page stopped.
+    first, cursor = store.ranked_products(COMM.id, limit=2)
+    assert cursor is not None and [g for g, _ in first] == [g for g, _ in ranked[:2]]
+    rest, end = store.ranked_products(COMM.id, after=cursor, limit=2)
+    assert [g for g, _ in rest] == [ranked[2][0]] and end is None
+    for bad in (b"", b"x" * 20, cursor[:-1]):
+        with pytest.raises(ValueError):
+            store.ranked_products(COMM.id, after=bad)
 
 
 def test_map_grows_when_full(tmp_path: Path) -> None:
