@@ -121,6 +121,11 @@ class CommunityScreen(BaseScreen):
     async def fetch(self) -> None:
         cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.products)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        ranked: dict[str, Any]
+        petitions: dict[str, Any]
+        feed: dict[str, Any]
         self.info, ranked, petitions, feed = await asyncio.gather(
             call("communities.get", id=cid),
             call("products.ranked", community=cid, limit=limit),

@@ -90,6 +90,9 @@ class PetitionScreen(BaseScreen):
     async def fetch(self) -> None:
         pid, call = self.petition_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.signers)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        page: dict[str, Any]
         self.petition, page = await asyncio.gather(
             call("petitions.get", id=pid),
             call("petitions.signatures", id=pid, limit=limit, unvetted=self.unvetted),

@@ -65,6 +65,10 @@ class ProductScreen(BaseScreen):
     async def fetch(self) -> None:
         cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.ratings)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        charter: dict[str, Any]
+        page: dict[str, Any]
         charter, self.product, page = await asyncio.gather(
             call("communities.get", id=cid),
             call("products.get", community=cid, gtin=self.gtin),
