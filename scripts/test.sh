@@ -7,5 +7,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" --config-settings editable_mode=strict
 .venv/bin/ruff check .
-.venv/bin/mypy -p cercle.protocol -p cercle.storage
+.venv/bin/mypy -p cercle.protocol -p cercle.storage -p cercle.tui
 exec .venv/bin/python -m pytest -q "$@"

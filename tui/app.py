@@ -186,7 +186,10 @@ def exit_on_signals(app: App[Any]) -> Iterator[None]:
         if callable(before):
             before(signum, frame)
 
-    old = {sig: signal.signal(sig, handler) for sig in EXIT_SIGNALS}
+    # Keyed by int, not Signals: the handler looks its signum up.
+    old: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {
+        sig: signal.signal(sig, handler) for sig in EXIT_SIGNALS
+    }
     try:
         yield
     finally:

@@ -238,4 +238,4 @@ def describe_record(rec: Mapping[str, Any]) -> str:
         return f"is now called {body.get('display_name') or DASH}"
     if kind == "community":
         return f"created the community {body.get('name', '?')}"
-    return kind
+    return str(kind)

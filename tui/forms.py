@@ -192,7 +192,9 @@ def check_petition(
     ):
         if err:
             errors[key] = err
-    lo, hi = dict(R.PetitionBody.FIELDS)["goal"].lo, dict(R.PetitionBody.FIELDS)["goal"].hi
+    goal_spec = dict(R.PetitionBody.FIELDS)["goal"]
+    assert isinstance(goal_spec, R.Int)  # dict(FIELDS) is typed dict[str, object]
+    lo, hi = goal_spec.lo, goal_spec.hi
     goal_value: int | None = None
     try:
         goal_value = int(goal.strip())

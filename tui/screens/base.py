@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.worker import WorkType
 
 from cercle.protocol.localapi import ApiError
 from cercle.tui import format as fmt
@@ -120,7 +121,9 @@ class BaseScreen(Screen[None]):
         """Start a load (replacing one under way); False when the node is not connected."""
         if not getattr(self.app, "connected", False):
             return False
-        self.run_worker(self._load_safely, group="load", exclusive=True)
+        # Declared: from a bare async method Textual's typing infers Never (textual#6386).
+        work: WorkType[None] = self._load_safely
+        self.run_worker(work, group="load", exclusive=True)
         return True
 
     def action_reload(self) -> None:

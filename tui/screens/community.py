@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Static
+from textual.worker import WorkType
 
 from cercle.protocol.localapi import LIMIT_MAX
 from cercle.tui import format as fmt
@@ -121,6 +122,11 @@ class CommunityScreen(BaseScreen):
     async def fetch(self) -> None:
         cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.products)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        ranked: dict[str, Any]
+        petitions: dict[str, Any]
+        feed: dict[str, Any]
         self.info, ranked, petitions, feed = await asyncio.gather(
             call("communities.get", id=cid),
             call("products.ranked", community=cid, limit=limit),
@@ -257,7 +263,9 @@ class CommunityScreen(BaseScreen):
         # Scrolling to the last product loads the next page.
         last = event.cursor_row >= len(self.products) - 1
         if event.data_table.id == "products" and last and self.cursor is not None:
-            self.run_worker(self.load_more, group="more")
+            # Declared: from a bare async method Textual's typing infers Never (textual#6386).
+            work: WorkType[None] = self.load_more
+            self.run_worker(work, group="more")
 
     def open_product(self, product: dict[str, Any]) -> None:
         from cercle.tui.screens.product import ProductScreen

@@ -60,6 +60,10 @@ class IdentityScreen(BaseScreen):
 
     async def fetch(self) -> None:
         call = self.link.call
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        vouches: dict[str, Any]
+        communities: dict[str, Any]
         self.identity, vouches, communities = await asyncio.gather(
             call("identity.get"), call("vouches.list"), call("communities.list")
         )

@@ -70,6 +70,10 @@ class NetworkScreen(BaseScreen):
                 yield rejected
 
     async def fetch(self) -> None:
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        peers: dict[str, Any]
+        communities: dict[str, Any]
         self.status, peers, communities = await asyncio.gather(
             self.link.call("status"),
             self.link.call("peers.list"),

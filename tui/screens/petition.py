@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
+from textual.worker import WorkType
 
 from cercle.protocol.localapi import BAD_PARAMS, LIMIT_MAX, UNKNOWN_METHOD, ApiError
 from cercle.tui import format as fmt
@@ -90,6 +91,9 @@ class PetitionScreen(BaseScreen):
     async def fetch(self) -> None:
         pid, call = self.petition_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.signers)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        page: dict[str, Any]
         self.petition, page = await asyncio.gather(
             call("petitions.get", id=pid),
             call("petitions.signatures", id=pid, limit=limit, unvetted=self.unvetted),
@@ -162,7 +166,9 @@ class PetitionScreen(BaseScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row >= len(self.signers) - 1 and self.cursor is not None:
-            self.run_worker(self.load_more, group="more", exclusive=True)
+            # Declared: from a bare async method Textual's typing infers Never (textual#6386).
+            work: WorkType[None] = self.load_more
+            self.run_worker(work, group="more", exclusive=True)
 
     async def action_more(self) -> None:
         await self.load_more()

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
+from textual.worker import WorkType
 
 from cercle.protocol.localapi import LIMIT_MAX
 from cercle.tui import format as fmt
@@ -65,6 +66,10 @@ class ProductScreen(BaseScreen):
     async def fetch(self) -> None:
         cid, call = self.community_id, self.link.call
         limit = min(LIMIT_MAX, max(self.PAGE, len(self.ratings)))
+        # The node's answers are JSON objects (declared: mypy cannot type
+        # names unpacked beside an attribute).
+        charter: dict[str, Any]
+        page: dict[str, Any]
         charter, self.product, page = await asyncio.gather(
             call("communities.get", id=cid),
             call("products.get", community=cid, gtin=self.gtin),
@@ -157,7 +162,9 @@ class ProductScreen(BaseScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row >= len(self.ratings) - 1 and self.cursor is not None:
-            self.run_worker(self.load_more, group="more", exclusive=True)
+            # Declared: from a bare async method Textual's typing infers Never (textual#6386).
+            work: WorkType[None] = self.load_more
+            self.run_worker(work, group="more", exclusive=True)
 
     async def action_more(self) -> None:
         await self.load_more()
