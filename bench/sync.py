@@ -50,7 +50,7 @@ from cercle.node.api.client import ApiClient
 from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
 from cercle.node.ingest import Pipeline
-from cercle.node.service import Node
+from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
 from cercle.protocol.identity import Identity

@@ -51,10 +51,10 @@ from ingest import WORDS as INGEST_WORDS
 from cercle.node.cli.launcher import start_background_node, wait_for_node
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import create_identity
-from cercle.node.service import JOINED
 from cercle.protocol import canonical
 from cercle.protocol import records as R
 from cercle.storage import Store
+from cercle.storage import layout as L
 
 OUT = Path(__file__).parent / "out"
 VERSION = 1  # of the data set below: bump when it changes
@@ -220,7 +220,7 @@ def load(datadir: DataDir, raws: list[bytes], batch: int = 5000) -> dict[str, in
             for o in store.ingest(recs):
                 counts[o.status.value] = counts.get(o.status.value, 0) + 1
         charter, _ = _setup()
-        store.local_put(JOINED + charter.id)
+        store.local_put(L.setting(L.JOINED, charter.id))
         store.env.sync(True)
     finally:
         store.close()

@@ -7,21 +7,34 @@ is prometheus_client's small HTTP server thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 
+class MetricsSource(Protocol):
+    """What the collector reads of a node (``serve.Node``)."""
+
+    @property
+    def rejected(self) -> Mapping[str, int]: ...
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+    def record_count(self) -> int: ...
+    def peer_count(self) -> int: ...
+    def gossip_latency_ms(self) -> list[float]: ...
+
+
 class NodeCollector:
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: MetricsSource) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
         node = self.node
         stored = GaugeMetricFamily("cercle_records_stored", "records held by this node")
-        stored.add_metric([], node.store.count() if node.store is not None else 0)
+        stored.add_metric([], node.record_count())
         yield stored
         rejected = CounterMetricFamily(
             "cercle_records_rejected", "records rejected, by reason", labels=["reason"]
@@ -30,7 +43,7 @@ class NodeCollector:
             rejected.add_metric([reason], n)
         yield rejected
         peers = GaugeMetricFamily("cercle_peers", "connected peers")
-        peers.add_metric([], len(node.net.peers()) if node.net is not None else 0)
+        peers.add_metric([], node.peer_count())
         yield peers
         sessions = CounterMetricFamily("cercle_sync_sessions", "sync sessions completed")
         sessions.add_metric([], node.counters.get("sync.sessions", 0))
@@ -39,7 +52,7 @@ class NodeCollector:
         for name, n in sorted(node.counters.items()):
             events.add_metric([name], n)
         yield events
-        lat = sorted(node.gossip_latency_ms)
+        lat = sorted(node.gossip_latency_ms())
         latency = GaugeMetricFamily(
             "cercle_gossip_latency_ms", "record age on gossip arrival", labels=["quantile"]
         )
@@ -48,7 +61,7 @@ class NodeCollector:
         yield latency
 
 
-def start_metrics(node: Any, hostport: str) -> None:
+def start_metrics(node: MetricsSource, hostport: str) -> None:
     host, _, port = hostport.rpartition(":")
     REGISTRY.register(NodeCollector(node))
     start_http_server(int(port), addr=host or "127.0.0.1")

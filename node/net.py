@@ -115,7 +115,6 @@ import hashlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -142,6 +141,9 @@ from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
 from libp2p.relay.circuit_v2.transport import CircuitV2Transport
 from libp2p.tools.anyio_service import background_trio_service
 
+from cercle.node.pacing import SlidingWindow
+from cercle.protocol.errors import LocalProtocolError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -150,7 +152,6 @@ __all__ = [
     "Network",
     "PeerInfo",
     "PublishRejected",
-    "SlidingWindow",
     "message_id",
 ]
 
@@ -172,38 +173,10 @@ def _msg_id(msg: rpc_pb2.Message) -> bytes:
     return message_id(msg.data)
 
 
-# ---------------------------------------------------------------------------- pacing
-
-
-class SlidingWindow:
-    """At most ``limit`` events in any window of ``window`` seconds (sans-IO: pass now)."""
-
-    __slots__ = ("_times", "limit", "window")
-
-    def __init__(self, limit: int, window: float) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("limit must be >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self._times: deque[float] = deque()
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before the next event may happen (0.0: now)."""
-        while self._times and self._times[0] <= now - self.window:
-            self._times.popleft()
-        if len(self._times) < self.limit:
-            return 0.0
-        return self._times[0] + self.window - now
-
-    def take(self, now: float) -> None:
-        """Record an event at ``now`` (call only when ``delay(now) == 0``)."""
-        self._times.append(now)
-
-
 # ---------------------------------------------------------------------------- public types
 
 
-class PublishRejected(Exception):
+class PublishRejected(LocalProtocolError):
     """Our own validator rejected a record we tried to publish (a local bug)."""
 
 
@@ -371,6 +344,14 @@ class _Libp2pByteStream:
                 log.debug("reset after failed close also failed", exc_info=True)
 
 
+def _reject_all(topic: str, data: bytes, from_peer: str) -> bool:
+    return False
+
+
+def _ignore(topic: str, data: bytes, from_peer: str) -> None:
+    return None
+
+
 def _score_params() -> ScoreParams:
     return ScoreParams(
         p1_time_in_mesh=TopicScoreParams(weight=0.0, cap=0.0, decay=1.0),
@@ -410,8 +391,8 @@ class Network:
         self,
         host_key: KeyPair,
         listen_addrs: Sequence[str],
-        validator: Validator,
-        deliver: Deliver,
+        validator: Validator | None = None,
+        deliver: Deliver | None = None,
         *,
         on_peer: OnPeer | None = None,
         publish_rate: int = 8,
@@ -429,8 +410,8 @@ class Network:
         """
         self._key = host_key
         self._listen = [multiaddr.Multiaddr(a) for a in listen_addrs]
-        self._validator = validator
-        self._deliver = deliver
+        self._validator: Validator = validator or _reject_all
+        self._deliver: Deliver = deliver or _ignore
         self._on_peer = on_peer
         self._publish_rate = publish_rate
         self._publish_window = publish_window
@@ -457,6 +438,10 @@ class Network:
         self._relay: CircuitV2Transport | None = None
         self._nursery: trio.Nursery | None = None
         self._running = False
+
+    def set_topic_handlers(self, validator: Validator, deliver: Deliver) -> None:
+        """Who judges and who receives the messages of every topic we join."""
+        self._validator, self._deliver = validator, deliver
 
     # -- lifecycle ----------------------------------------------------------
 

@@ -10,7 +10,8 @@ one msgpack map (``MAX_FRAME`` bounds the length). Four message shapes::
 
     request   {"v": 1, "id": int, "method": str, "params": map}
     response  {"v": 1, "id": int, "result": any}
-    error     {"v": 1, "id": int, "error": {"code": str, "message": str[, "reason": str]}}
+    error     {"v": 1, "id": int, "error": {"code": str, "message": str
+                                           [, "reason": str][, "field": str]}}
     event     {"v": 1, "event": str, "data": any}
 
 :class:`Connection` is fed bytes (``receive_data``) and returns decoded messages
@@ -27,6 +28,7 @@ type. The ``encode_*`` functions produce bytes and raise
 
 from __future__ import annotations
 
+import datetime as _dt
 import enum
 import struct
 from collections.abc import Mapping
@@ -84,16 +86,24 @@ class ApiError(CercleError):
     """An error answer to one request: a stable ``code`` and a message for people.
 
     ``reason`` is set with ``code == "rejected"``: the record :class:`Reason` string.
+    ``field`` names the parameter at fault, when one is (``bad_params`` mostly), so
+    that a form can show the message beside that field without reading the text.
     """
 
-    def __init__(self, code: str, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, reason: str | None = None, field: str | None = None
+    ) -> None:
         self.code = code
         self.message = message
         self.reason = reason
+        self.field = field
         super().__init__(message)
 
     def __repr__(self) -> str:
-        return f"ApiError({self.code!r}, {self.message!r}, reason={self.reason!r})"
+        return (
+            f"ApiError({self.code!r}, {self.message!r}, reason={self.reason!r}, "
+            f"field={self.field!r})"
+        )
 
 
 class MessageError(RemoteProtocolError):
@@ -133,9 +143,10 @@ class ErrorReply:
     code: str
     message: str
     reason: str | None = None
+    field: str | None = None
 
     def to_exception(self) -> ApiError:
-        return ApiError(self.code, self.message, reason=self.reason)
+        return ApiError(self.code, self.message, reason=self.reason, field=self.field)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,15 +235,18 @@ def _parse(obj: object, role: Role) -> Message:
         return Response(id=rid, result=obj["result"])
     if "error" in keys:
         err = obj["error"]
-        if not isinstance(err, dict) or not set(err) <= {"code", "message", "reason"}:
-            raise bad("error: expected a map of code, message and optional reason")
-        code, message, reason = err.get("code"), err.get("message"), err.get("reason")
+        if not isinstance(err, dict) or not set(err) <= {"code", "message", "reason", "field"}:
+            raise bad("error: expected a map of code, message, optional reason and field")
+        code, message = err.get("code"), err.get("message")
+        reason, field_ = err.get("reason"), err.get("field")
         if not isinstance(code, str) or not _is_name(code) or not isinstance(message, str):
             raise bad("error: code and message must be strings")
         if reason is not None and not (isinstance(reason, str) and _is_name(reason)):
             raise bad("error: reason must be a string")
+        if field_ is not None and not (isinstance(field_, str) and _is_name(field_)):
+            raise bad("error: field must be a string")
         assert rid is not None
-        return ErrorReply(id=rid, code=code, message=message, reason=reason)
+        return ErrorReply(id=rid, code=code, message=message, reason=reason, field=field_)
     event = obj["event"]
     if not _is_name(event):
         raise bad(f"event: expected a string of 1..{MAX_NAME_CHARS} characters")
@@ -354,6 +368,7 @@ def encode_error(
     message: str,
     *,
     reason: str | None = None,
+    field: str | None = None,
     max_frame: int = MAX_FRAME,
 ) -> bytes:
     _check_id(request_id)
@@ -364,6 +379,9 @@ def encode_error(
     if reason is not None:
         _check_name("error reason", reason)
         err["reason"] = reason
+    if field is not None:
+        _check_name("error field", field)
+        err["field"] = field
     return _frame({"v": VERSION, "id": request_id, "error": err}, max_frame)
 
 
@@ -380,7 +398,12 @@ def encode(message: Message, *, max_frame: int = MAX_FRAME) -> bytes:
         return encode_response(message.id, message.result, max_frame=max_frame)
     if isinstance(message, ErrorReply):
         return encode_error(
-            message.id, message.code, message.message, reason=message.reason, max_frame=max_frame
+            message.id,
+            message.code,
+            message.message,
+            reason=message.reason,
+            field=message.field,
+            max_frame=max_frame,
         )
     return encode_event(message.event, message.data, max_frame=max_frame)
 
@@ -388,6 +411,7 @@ def encode(message: Message, *, max_frame: int = MAX_FRAME) -> bytes:
 # --------------------------------------------------------------------------- params
 
 HEX32_CHARS: Final = 64
+GTIN_LENGTHS: Final = (8, 12, 13, 14)
 MAX_CURSOR_CHARS: Final = 512
 MAX_QUERY_CHARS: Final = 200
 MAX_ADDR_CHARS: Final = 1024
@@ -400,113 +424,167 @@ EVENT_NAMES: Final = (EVENT_RECORD, EVENT_PEER, EVENT_SYNC)
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
-def _bad(name: str, why: str) -> ApiError:
-    return ApiError(BAD_PARAMS, f"{name}: {why}")
+def _bad(name: str, why: str, field: str | None = None) -> ApiError:
+    """``bad_params`` for ``name`` (a parameter, or an entry of one: ``field`` then)."""
+    return ApiError(BAD_PARAMS, f"{name}: {why}", field=field or name)
+
+
+# Each parameter spec has one ``problem(value)``: why a value is refused, or None.
+# ``check`` raises it as ``bad_params``; the CLI and the TUI call ``problem`` on what
+# people type, so all three refuse exactly the same values with the same words.
+
+
+class _Spec:
+    __slots__ = ()
+
+    def problem(self, value: object) -> str | None:
+        raise NotImplementedError
+
+    def check(self, value: object, name: str) -> Any:
+        why = self.problem(value)
+        if why is not None:
+            raise _bad(name, why)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
-class Str:
+class Str(_Spec):
     max_chars: int
     min_chars: int = 0  # counted after stripping white space, as records do
 
-    def check(self, value: object, name: str) -> str:
+    def problem(self, value: object) -> str | None:
         if not isinstance(value, str):
-            raise _bad(name, "expected a string")
+            return "expected a string"
         if len(value) > self.max_chars:
-            raise _bad(name, f"{len(value)} characters, at most {self.max_chars}")
+            return f"{len(value)} characters, at most {self.max_chars}"
         if len(value.strip()) < self.min_chars:
-            raise _bad(name, "must not be empty")
-        return value
+            return "must not be empty"
+        return None
 
     def describe(self) -> str:
         return f"string, {self.min_chars}..{self.max_chars} chars"
 
 
 @dataclass(frozen=True, slots=True)
-class Hex32:
+class Hex32(_Spec):
     """32 bytes (an id or a public key) as 64 lowercase hex characters."""
 
-    def check(self, value: object, name: str) -> str:
+    def problem(self, value: object) -> str | None:
         if not isinstance(value, str) or len(value) != HEX32_CHARS or not set(value) <= _HEX_DIGITS:
-            raise _bad(name, "expected 64 lowercase hex characters (a 32-byte id or key)")
-        return value
+            return "expected 64 lowercase hex characters (a 32-byte id or key)"
+        return None
 
     def describe(self) -> str:
         return "hex32"
 
 
 @dataclass(frozen=True, slots=True)
-class Gtin:
-    def check(self, value: object, name: str) -> str:
-        if not isinstance(value, str) or not gtin_valid(value):
-            shown = repr(value[:20]) if isinstance(value, str) else type(value).__name__
-            raise _bad(name, f"{shown} is not a valid GTIN (8, 12, 13 or 14 digits, check digit)")
-        return value
+class Gtin(_Spec):
+    def problem(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return "expected the barcode number as a string"
+        if not value:
+            return "enter the barcode number (GTIN/EAN)"
+        if not value.isascii() or not value.isdigit():
+            return "a GTIN has digits only"
+        if len(value) not in GTIN_LENGTHS:
+            return f"a GTIN has 8, 12, 13 or 14 digits, not {len(value)}"
+        if not gtin_valid(value):
+            return "the check digit is wrong: please re-read the barcode"
+        return None
 
     def describe(self) -> str:
         return "GTIN string"
 
 
 @dataclass(frozen=True, slots=True)
-class Int:
+class Int(_Spec):
     lo: int
     hi: int
 
-    def check(self, value: object, name: str) -> int:
+    def problem(self, value: object) -> str | None:
         if not _is_int(value):
-            raise _bad(name, "expected an integer")
+            return "expected an integer"
         assert isinstance(value, int)
         if not self.lo <= value <= self.hi:
-            raise _bad(name, f"{value} is not in {self.lo}..{self.hi}")
-        return value
+            return f"{value} is not in {self.lo}..{self.hi}"
+        return None
 
     def describe(self) -> str:
         return f"int {self.lo}..{self.hi}"
 
 
 @dataclass(frozen=True, slots=True)
-class Bool:
-    def check(self, value: object, name: str) -> bool:
-        if not isinstance(value, bool):
-            raise _bad(name, "expected true or false")
-        return value
+class Bool(_Spec):
+    def problem(self, value: object) -> str | None:
+        return None if isinstance(value, bool) else "expected true or false"
 
     def describe(self) -> str:
         return "bool"
 
 
 @dataclass(frozen=True, slots=True)
-class List:
+class List(_Spec):
     item: Str | Int | Choice
     max_items: int
     min_items: int = 0
     unique: bool = True
 
-    def check(self, value: object, name: str) -> list[Any]:
+    def _first_problem(self, value: object) -> tuple[int | None, str] | None:
+        """(entry index or None, why) of the first thing wrong with ``value``."""
         if not isinstance(value, list):
-            raise _bad(name, "expected an array")
+            return None, "expected an array"
         if not self.min_items <= len(value) <= self.max_items:
-            raise _bad(name, f"{len(value)} items, expected {self.min_items}..{self.max_items}")
-        items = [self.item.check(v, f"{name}[{i}]") for i, v in enumerate(value)]
-        if self.unique and len(set(items)) != len(items):
-            raise _bad(name, "duplicate entries")
-        return items
+            return None, f"{len(value)} items, expected {self.min_items}..{self.max_items}"
+        for i, v in enumerate(value):
+            why = self.item.problem(v)
+            if why is not None:
+                return i, why
+        if self.unique and len(set(value)) != len(value):
+            return None, "duplicate entries"
+        return None
+
+    def problem(self, value: object) -> str | None:
+        found = self._first_problem(value)
+        if found is None:
+            return None
+        i, why = found
+        return why if i is None else f"entry {i + 1}: {why}"
+
+    def check(self, value: object, name: str) -> list[Any]:
+        found = self._first_problem(value)
+        if found is not None:
+            i, why = found
+            raise _bad(name if i is None else f"{name}[{i}]", why, field=name)
+        assert isinstance(value, list)
+        return value
 
     def describe(self) -> str:
         return f"[{self.item.describe()}] ({self.min_items}..{self.max_items})"
 
 
 @dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(_Spec):
     options: tuple[str, ...]
 
-    def check(self, value: object, name: str) -> str:
+    def problem(self, value: object) -> str | None:
         if not isinstance(value, str) or value not in self.options:
-            raise _bad(name, f"expected one of {', '.join(self.options)}")
-        return value
+            return f"expected one of {', '.join(self.options)}"
+        return None
 
     def describe(self) -> str:
         return " | ".join(self.options)
+
+
+def end_of_day_ms(day: _dt.date) -> int:
+    """The last millisecond of ``day`` (UTC): a petition is open through its deadline day."""
+    end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(), tzinfo=_dt.UTC)
+    return int(end.timestamp() * 1000) - 1
+
+
+def deadline_problem(deadline_ms: int, now_ms: int) -> str | None:
+    """Why a new petition cannot have this deadline, or None."""
+    return "the deadline must be in the future" if deadline_ms <= now_ms else None
 
 
 Spec: TypeAlias = Str | Hex32 | Gtin | Int | Bool | List | Choice

@@ -83,6 +83,11 @@ HIDE = b"hide:"  # ‖ record id: not shown here
 MIN_TRUST = b"mintrust:"  # ‖ community id -> u8: show only authors this close by default
 
 
+def setting(prefix: bytes, subject: bytes) -> bytes:
+    """A ``local`` key: one of the prefixes above and what it is about."""
+    return prefix + subject
+
+
 def u64(n: int) -> bytes:
     return _U64.pack(n)
 

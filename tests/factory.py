@@ -76,9 +76,4 @@ def profile(author: int, name: str, *, t: int = T0) -> R.Record:
 
 def mine(author: int, body: R.Body, *, bits: int, t: int, comm: bytes | None) -> R.Record:
     """A record whose id has ``bits`` leading zero bits (proof of work via the nonce)."""
-    nonce = 0
-    while True:
-        rec = R.build(key(author), body, created_ms=t, community=comm, nonce=nonce)
-        if R.leading_zero_bits(rec.id) >= bits:
-            return rec
-        nonce += 1
+    return R.mine(key(author), body, created_ms=t, community=comm, bits=bits)

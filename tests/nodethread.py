@@ -17,7 +17,7 @@ import trio
 
 from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
-from cercle.node.service import Node
+from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
 

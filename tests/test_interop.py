@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import trio
 
-from cercle.node.service import Node, community_topic
+from cercle.node.serve import Node
 from cercle.protocol import records as R
+from cercle.protocol.topics import community_topic
 from tests import factory as F
 from tests.test_node import has, make_node, new_community, running, until
 

@@ -58,6 +58,7 @@ MESSAGES: list[L.Message] = [
     L.Response(id=1, result={"a": [1, "x", None, True, 1.5, b"\x00"]}),
     L.ErrorReply(id=2, code=L.NOT_FOUND, message="no such thing"),
     L.ErrorReply(id=3, code=L.REJECTED, message="bad", reason="bad_gtin"),
+    L.ErrorReply(id=4, code=L.BAD_PARAMS, message="gtin: wrong check digit", field="gtin"),
     L.Event(event="record", data={"id": HEX_A}),
     L.Response(id=L.MAX_ID, result=None),
 ]
@@ -262,11 +263,11 @@ def test_method_table_names() -> None:
 def test_every_method_is_specified_and_implemented() -> None:
     from pathlib import Path
 
-    from cercle.node.backend import _HANDLERS
+    from cercle.node.api.handlers import HANDLERS
 
     spec = (Path(__file__).parent.parent / "specs" / "local-api.md").read_text()
     assert [m for m in L.METHODS if f"`{m}`" not in spec] == []
-    assert set(L.METHODS) - {"subscribe"} == set(_HANDLERS)
+    assert set(L.METHODS) - {"subscribe"} == set(HANDLERS)
 
 
 def test_check_params_fills_defaults() -> None:
@@ -321,6 +322,7 @@ def test_check_params_names_the_bad_field(method: str, params: dict[str, Any], f
         L.check_params(method, params)
     assert e.value.code == L.BAD_PARAMS
     assert e.value.message.startswith(field)
+    assert e.value.field == field.split(":")[0].split("[")[0]  # the parameter, as data
 
 
 def test_unknown_method() -> None:

@@ -12,11 +12,11 @@ from cercle.node.metrics import NodeCollector
 
 def test_metrics_expose_records_rejections_peers_sync_and_latency() -> None:
     node = SimpleNamespace(
-        store=SimpleNamespace(count=lambda: 42),
-        net=SimpleNamespace(peers=lambda: [1, 2, 3]),
+        record_count=lambda: 42,
+        peer_count=lambda: 3,
         rejected=collections.Counter({"bad_signature": 2, "malformed": 1}),
         counters=collections.Counter({"sync.sessions": 5, "ingest.stored": 40}),
-        gossip_latency_ms=collections.deque([10.0, 20.0, 30.0, 400.0]),
+        gossip_latency_ms=lambda: [10.0, 20.0, 30.0, 400.0],
     )
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))

@@ -18,9 +18,9 @@ from cercle.node.net import (
     ByteStream,
     Network,
     PublishRejected,
-    SlidingWindow,
     message_id,
 )
+from cercle.node.pacing import SlidingWindow
 
 TOPIC = "cercle/test/community"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

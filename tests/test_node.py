@@ -13,9 +13,10 @@ from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.hostkey import load_or_create_host_key
 from cercle.node.net import Network
-from cercle.node.service import Node, community_topic
+from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
+from cercle.protocol.topics import community_topic
 from tests import factory as F
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
@@ -238,17 +239,3 @@ async def test_nodes_learn_each_other_from_a_relay(tmp_path: Path) -> None:
         await until(lambda: a.net.peer_id in {p.peer_id for p in b.net.peers()})  # type: ignore[union-attr]
         # A personal node shares nothing.
         assert await relay.ask_peers(a.net.peer_id) == []
-
-
-def test_bad_peer_lists_are_refused() -> None:
-    import msgpack
-    import pytest
-
-    from cercle.node.service import _parse_pex
-
-    good = ["/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"]
-    assert _parse_pex(msgpack.packb(good)) == good
-    for bad in (b"\xc1", msgpack.packb({"a": 1}), msgpack.packb(["/ip4/1.2.3.4/tcp/1"]),
-                msgpack.packb([1, 2]), msgpack.packb(["x" * 400]), b"\x00" * 70000):  # fmt: skip
-        with pytest.raises(ValueError):
-            _parse_pex(bad)

@@ -17,7 +17,7 @@ from cercle.node.api.client import ApiClient
 from cercle.node.cli.main import main
 from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
-from cercle.node.service import Node
+from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
 from cercle.protocol.localapi import ApiError

@@ -296,7 +296,9 @@ class _ConnectionHandler:
             return encode_response(req.id, result, max_frame=max_frame)
         except ApiError as e:
             self.stats.errors[e.code] += 1
-            return encode_error(req.id, e.code, e.message, reason=e.reason, max_frame=max_frame)
+            return encode_error(
+                req.id, e.code, e.message, reason=e.reason, field=e.field, max_frame=max_frame
+            )
         except Rejected as e:
             self.stats.errors[REJECTED] += 1
             reason = e.reason.value

@@ -19,7 +19,7 @@ import trio
 from cercle.node.files.config import Config, ConfigError, load_config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import load_identity
-from cercle.node.service import Node
+from cercle.node.serve import Node
 from cercle.protocol.identity import Identity, KeystoreError
 from cercle.storage import StoreError
 
