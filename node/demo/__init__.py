@@ -37,11 +37,9 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,25 +51,24 @@ from typing import Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cercle.node.api.client import ApiClient, NodeNotRunning
+from cercle.node.cli.launcher import open_tui
+from cercle.node.cli.supervisor import (
+    CALL_ERRORS,
+    Child,
+    ChildError,
+    check_running,
+    node_argv,
+    probe,
+    spawn,
+    stop_children,
+    wait_ready,
+)
 from cercle.node.files.datadir import DataDir
-from cercle.node.files.keystore import PASSWORD_ENV, create_identity
+from cercle.node.files.keystore import create_identity
 from cercle.protocol import records as R
 from cercle.protocol.identity import private_key_from_seed
 from cercle.protocol.localapi import ApiError
-
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-DEFAULT_NODES = 4
-DEFAULT_SEED = 2024
-CROWD = 200
-SHILLS = 8
-START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 10.0
-STATUS_EVERY_S = 5.0
-TRICKLE_EVERY_S = 3.0
-SYNC_INTERVAL_S = 3  # demo nodes re-sync often, so a lost gossip message is soon repaired
+from cercle.storage import Status, Store
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -95,6 +92,8 @@ LAST = _words(
 
 @dataclass(frozen=True)
 class CommunitySpec:
+    """A community's charter, and what its products look like."""
+
     key: str
     name: str
     description: str
@@ -252,7 +251,10 @@ PETITIONS = (
 )
 
 
-# ---------------------------------------------------------------------------- keys
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+CROWD = 200
+SHILLS = 8
 
 
 def _seed(tag: str, seed: int, n: int) -> bytes:
@@ -260,18 +262,19 @@ def _seed(tag: str, seed: int, n: int) -> bytes:
 
 
 def personal_seed(seed: int, n: int) -> bytes:
+    """The key seed of the ``n``-th personal node's author (Alice is 0)."""
     return _seed("node", seed, n)
 
 
 def crowd_key(seed: int, n: int) -> Ed25519PrivateKey:
+    """The ``n``-th crowd author's key."""
     return private_key_from_seed(_seed("crowd", seed, n))
-
-
-# ---------------------------------------------------------------------------- sample
 
 
 @dataclass
 class ProductInfo:
+    """A crowd product, with the latent quality that honest ratings scatter around."""
+
     community: int  # index into COMMUNITIES
     gtin: str
     name: str
@@ -431,129 +434,29 @@ def build_sample(seed: int, now_ms: int, *, crowd: int = CROWD) -> Sample:
 
 def seed_relay_store(db: Path, sample: Sample) -> int:
     """Write the crowd's records into a (stopped) relay's store; the number stored."""
-    from cercle.storage import Status, Store
-
     with Store(db, durable=False) as store:
         outcomes = store.ingest(sample.records)
         store.env.sync(True)
     return sum(1 for o in outcomes if o.status is Status.STORED)
 
 
-# ---------------------------------------------------------------------------- processes
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+DEFAULT_NODES = 4
+DEFAULT_SEED = 2024
+DEFAULT_TIMEOUT_S = 120.0
+STATUS_EVERY_S = 5.0
+TRICKLE_EVERY_S = 3.0
+SYNC_INTERVAL_S = 3  # demo nodes re-sync often, so a lost gossip message is soon repaired
 
 
 class DemoError(Exception):
     """Something the demo could not do; the message says what and where to look."""
 
 
-@dataclass
-class Child:
-    name: str
-    datadir: DataDir
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def socket(self) -> Path:
-        return self.datadir.socket
-
-    def call(self, method: str, *, timeout: float = 10.0, **params: Any) -> Any:
-        with ApiClient(self.socket, timeout=timeout) as client:
-            return client.call(method, **params)
-
-
 def _temp_root() -> str:
     # A Unix socket path has at most 103 bytes: stay near the root if TMPDIR is long.
     tmp = tempfile.gettempdir()
     return tmp if len(tmp) <= 40 else "/tmp"
-
-
-def _child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (PASSWORD_ENV, "CERCLE_DATA_DIR")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def spawn(name: str, datadir: DataDir, command: list[str]) -> Child:
-    """Start ``cercle --data-dir D <command>`` in its own session, output to its log."""
-    datadir.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log = datadir.logs / "console.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cercle.node.cli", "--data-dir", str(datadir.root), *command],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=_child_env(),
-            start_new_session=True,  # our Ctrl+C is ours to handle: we stop them in order
-            preexec_fn=_die_with_parent,
-        )
-    return Child(name, datadir, proc, log)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, get SIGTERM if the demo dies without cleaning up."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def wait_ready(children: list[Child], timeout: float) -> dict[str, Any]:
-    """Wait until each child's API answers ``status``; return the statuses by name."""
-    deadline = time.monotonic() + timeout
-    pending = {c.name: c for c in children}
-    statuses: dict[str, Any] = {}
-    while pending:
-        for name, child in list(pending.items()):
-            code = child.proc.poll()
-            if code is not None:
-                raise DemoError(f"{name} exited with status {code} while starting; see {child.log}")
-            try:
-                statuses[name] = child.call("status", timeout=2.0)
-                del pending[name]
-            except (NodeNotRunning, ApiError, OSError):
-                pass
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            logs = ", ".join(str(c.log) for c in pending.values())
-            raise DemoError(f"no answer from {', '.join(pending)} within {timeout:g} s; see {logs}")
-        time.sleep(0.1)
-    return statuses
-
-
-def stop_children(children: list[Child], grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM all, wait up to ``grace`` seconds, SIGKILL what is left, reap everything."""
-    for c in children:
-        if c.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                c.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for c in children:
-        try:
-            c.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                c.proc.kill()
-            c.proc.wait()
-
-
-# ---------------------------------------------------------------------------- the demo
-
-
-class Stop(BaseException):
-    """A signal asked the demo to stop.
-
-    A BaseException, like KeyboardInterrupt, so that an event loop running
-    callbacks (the TUI's) lets it through instead of logging it and going on.
-    """
-
-
-# Ctrl+C, kill, and the terminal closing: all stop the network and clean up.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass
@@ -563,7 +466,7 @@ class Options:
     headless: bool = False
     duration: float | None = None
     until_synced: bool = False
-    timeout: float = 120.0
+    timeout: float = DEFAULT_TIMEOUT_S
     json: bool = False
     crowd: int = CROWD
 
@@ -574,6 +477,7 @@ class Demo:
         self.out = out
         self.rng = random.Random(opts.seed + 1)
         self.dirs: list[Path] = []
+        self.children: list[Child] = []  # every process started, so that close() stops it
         self.relay: Child | None = None
         self.personal: list[Child] = []
         self.names: list[str] = []
@@ -597,19 +501,20 @@ class Demo:
         with contextlib.suppress(OSError):  # a closed terminal must not stop the clean-up
             print(line, file=self.out, flush=True)
 
-    @property
-    def children(self) -> list[Child]:
-        return ([self.relay] if self.relay else []) + self.personal
-
     # -- setup
 
     def _mkdir(self, label: str) -> DataDir:
         path = Path(tempfile.mkdtemp(prefix=f"cercle-demo-{label}-", dir=_temp_root()))
-        self.dirs.append(path)
-        os.chmod(path, 0o700)
+        self.dirs.append(path)  # mkdtemp made it 0700, as DataDir.ensure would
         dd = DataDir(path)
         dd.config.write_text(f"sync_interval_s = {SYNC_INTERVAL_S}\n", encoding="utf-8")
         return dd
+
+    def _spawn(self, name: str, datadir: DataDir, command: list[str]) -> Child:
+        child = spawn(name, datadir, node_argv(datadir, command), die_with_parent=True)
+        self.children.append(child)  # first: a signal may stop the demo right after this
+        self.emit("spawned", name=name, pid=child.proc.pid)
+        return child
 
     def start(self) -> None:
         o = self.opts
@@ -630,9 +535,8 @@ class Demo:
         )
 
         listen = ["--listen", LOOPBACK]
-        self.relay = spawn("relay", relay_dir, ["relay", *listen])
-        self.emit("spawned", name="relay", pid=self.relay.proc.pid)
-        relay_status = wait_ready([self.relay], START_TIMEOUT_S)["relay"]
+        self.relay = self._spawn("relay", relay_dir, ["relay", *listen])
+        relay_status = wait_ready([self.relay])["relay"]
         addrs = [a for a in relay_status["listen"] if a.startswith("/ip4/127.0.0.1/")]
         if not addrs:
             raise DemoError(f"the relay listens on no loopback address: {relay_status['listen']}")
@@ -640,10 +544,8 @@ class Demo:
         self.say(f"relay up at {boot}")
 
         for name, dd in zip(self.names, node_dirs, strict=True):
-            child = spawn(name, dd, ["node", *listen, "--bootstrap", boot])
-            self.personal.append(child)
-            self.emit("spawned", name=name, pid=child.proc.pid)
-        wait_ready(self.personal, START_TIMEOUT_S)
+            self.personal.append(self._spawn(name, dd, ["node", *listen, "--bootstrap", boot]))
+        wait_ready(self.personal)
         self.emit(
             "started",
             pids=[c.proc.pid for c in self.children],
@@ -728,17 +630,9 @@ class Demo:
     def counts(self) -> dict[str, int | None]:
         out: dict[str, int | None] = {}
         for c in self.children:
-            try:
-                out[c.name] = int(c.call("status", timeout=5.0)["records"])
-            except (NodeNotRunning, ApiError, OSError):
-                out[c.name] = None
+            status = probe(c.socket, timeout=5.0)
+            out[c.name] = None if status is None else int(status["records"])
         return out
-
-    def check_alive(self) -> None:
-        for c in self.children:
-            code = c.proc.poll()
-            if code is not None:
-                raise DemoError(f"{c.name} exited unexpectedly (status {code}); see {c.log}")
 
     def wait_counts(
         self, deadline: float, done: Callable[[dict[str, int | None]], bool], what: str
@@ -746,7 +640,7 @@ class Demo:
         """Poll every node's record count until ``done(counts)``; DemoError at ``deadline``."""
         last_line = time.monotonic()
         while True:
-            self.check_alive()
+            check_running(self.children)
             counts = self.counts()
             if None not in counts.values() and done(counts):
                 return counts
@@ -800,7 +694,7 @@ class Demo:
 
     def _trickle_thread(self, stop: threading.Event) -> None:
         while not stop.wait(TRICKLE_EVERY_S):
-            with contextlib.suppress(NodeNotRunning, ApiError, OSError):
+            with contextlib.suppress(*CALL_ERRORS):
                 self.trickle_once()
 
     def run_headless(self) -> None:
@@ -809,11 +703,11 @@ class Demo:
         next_trickle = time.monotonic() + TRICKLE_EVERY_S
         next_status = time.monotonic()
         while end is None or time.monotonic() < end:
-            self.check_alive()
+            check_running(self.children)
             now = time.monotonic()
             if now >= next_trickle:
                 next_trickle = now + TRICKLE_EVERY_S
-                with contextlib.suppress(NodeNotRunning, ApiError, OSError):
+                with contextlib.suppress(*CALL_ERRORS):
                     self.trickle_once()
             if now >= next_status:
                 next_status = now + STATUS_EVERY_S
@@ -824,21 +718,16 @@ class Demo:
             time.sleep(max(0.05, min(1.0, wake - time.monotonic())))
 
     def run_tui(self) -> int:
-        try:
-            from cercle.tui.app import run_tui
-        except ImportError:
-            print(
-                "cercle: error: the terminal UI is not available in this installation "
-                "(cercle.tui.app is missing); run `cercle demo --headless` instead",
-                file=sys.stderr,
-            )
-            return 1
         stop = threading.Event()
         thread = threading.Thread(target=self._trickle_thread, args=(stop,), daemon=True)
         thread.start()
         self.in_tui = True
         try:
-            return run_tui(self.personal[0].socket, title=f"Cercle demo — {self.names[0]}")
+            return open_tui(
+                self.personal[0].socket,
+                title=f"Cercle demo — {self.names[0]}",
+                otherwise="run `cercle demo --headless` instead",
+            )
         finally:
             self.in_tui = False
             stop.set()
@@ -871,6 +760,18 @@ class Demo:
         self.say("stopped every node and removed the temporary directories")
 
 
+class Stop(BaseException):
+    """A signal asked the demo to stop.
+
+    A BaseException, like KeyboardInterrupt, so that an event loop running
+    callbacks (the TUI's) lets it through instead of logging it and going on.
+    """
+
+
+# Ctrl+C, kill, and the terminal closing: all stop the network and clean up.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def _signals_raise_stop(demo: Demo) -> Iterator[None]:
     """SIGTERM, SIGINT and SIGHUP become :class:`Stop`, raised where the main thread is.
@@ -887,9 +788,7 @@ def _signals_raise_stop(demo: Demo) -> Iterator[None]:
             return
         raise Stop(signal.Signals(signum).name)
 
-    old: dict[int, Callable[..., Any] | int | None] = {}
-    for sig in STOP_SIGNALS:
-        old[sig] = signal.signal(sig, handler)
+    old = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -898,6 +797,7 @@ def _signals_raise_stop(demo: Demo) -> Iterator[None]:
 
 
 def run_demo(opts: Options, out: TextIO = sys.stdout) -> int:
+    """Run the demo until it is done or stopped; always stop the network and clean up."""
     demo = Demo(opts, out)
     code = 1
     with _signals_raise_stop(demo):
@@ -906,7 +806,7 @@ def run_demo(opts: Options, out: TextIO = sys.stdout) -> int:
         except Stop as exc:
             demo.say(f"{exc}: stopping")
             code = 0
-        except DemoError as exc:
+        except (DemoError, ChildError) as exc:
             print(f"cercle: error: {exc}", file=sys.stderr)
             code = 1
         finally:
@@ -915,9 +815,6 @@ def run_demo(opts: Options, out: TextIO = sys.stdout) -> int:
                 signal.signal(sig, signal.SIG_IGN)
             demo.close()
     return code
-
-
-# ---------------------------------------------------------------------------- CLI
 
 
 def _positive(kind: type) -> Callable[[str], Any]:
@@ -985,9 +882,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--timeout",
         type=_positive(float),
-        default=120.0,
+        default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
-        help="how long records may take to reach every node (default 120)",
+        help=f"how long records may take to reach every node (default {DEFAULT_TIMEOUT_S:g})",
     )
     p.add_argument(
         "--crowd",
