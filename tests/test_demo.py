@@ -31,7 +31,8 @@ from typing import Any
 import pytest
 
 from cercle.node.api.client import ApiClient
-from cercle.node.demo import COMMUNITIES, build_sample
+from cercle.node.demo.sample import build_sample
+from cercle.node.demo.vocabulary import COMMUNITIES
 from cercle.protocol import records as R
 
 

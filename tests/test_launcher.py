@@ -24,7 +24,7 @@ import pytest
 
 from cercle.node.api.client import ApiClient
 from cercle.node.cli.main import main
-from cercle.node.files.keystore import read_keystore
+from cercle.node.files.keystore import create_identity, read_keystore
 
 
 @pytest.fixture
@@ -176,3 +176,17 @@ def test_no_terminal_prints_usage(short_dir: Path, capsys: pytest.CaptureFixture
     assert main(["--data-dir", str(short_dir)]) == 2
     assert "usage:" in capsys.readouterr().err
     assert not short_dir.exists()
+
+
+def test_a_node_that_fails_to_start_is_an_error_naming_its_log(
+    short_dir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short_dir.mkdir()
+    create_identity(short_dir / "identity.json", unencrypted=True)
+    (short_dir / "config.toml").write_text("listen = 5\n")  # the node refuses to start
+    assert main(["--data-dir", str(short_dir)]) == 1
+    err = capsys.readouterr().err
+    log = short_dir / "logs" / "console.log"
+    assert f"the node exited while starting (status 1); see {log}" in err
+    assert "Traceback" not in err
+    assert "'listen' has the wrong type" in log.read_text()  # what the log is for

@@ -6,11 +6,12 @@ background first if nothing answers on its API socket. On the very first run
 (no identity yet) it walks the user through creating one in the terminal, and
 once the node is up it publishes the chosen display name (``profile.set``).
 
-The background node is ``python -m cercle.node.cli --data-dir D node`` in its
-own session, its output appended to ``D/logs/console.log``; it keeps running
-after the TUI closes (stop it with ``kill``, or run ``cercle node`` in a
-terminal instead). If its keystore is encrypted, the password reaches it only
-through the CERCLE_PASSWORD variable of its environment, never its command line.
+The background node is ``python -m cercle.node.cli --data-dir D node``, started
+by :mod:`cercle.node.cli.supervisor` in its own session, its output appended to
+``D/logs/console.log``; it keeps running after the TUI closes (stop it with
+``kill``, or run ``cercle node`` in a terminal instead). If its keystore is
+encrypted, the password reaches it only through the CERCLE_PASSWORD variable of
+its environment, never its command line.
 
 ``cercle tui`` only attaches: it starts nothing and fails clearly when no node
 runs for that data directory.
@@ -23,17 +24,26 @@ import getpass
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from cercle.node.api.client import ApiClient, NodeNotRunning
+from cercle.node.api.client import ApiClient
+from cercle.node.cli.supervisor import (
+    PROBE_TIMEOUT_S,
+    START_TIMEOUT_S,
+    Child,
+    ChildError,
+    console_log,
+    node_argv,
+    probe,
+    spawn,
+    wait_ready,
+)
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import PASSWORD_ENV, create_identity, load_identity, read_keystore
 from cercle.protocol.identity import KeystoreError, fingerprint
 from cercle.protocol.localapi import ApiError
 
-START_TIMEOUT_S = 60.0
 PASSWORD_TRIES = 3
 
 
@@ -53,59 +63,29 @@ def interactive() -> bool:
 # -- the node -------------------------------------------------------------------
 
 
-def node_answers(socket_path: Path, timeout: float = 2.0) -> bool:
-    try:
-        with ApiClient(socket_path, timeout=timeout) as client:
-            client.call("status")
-        return True
-    except (NodeNotRunning, ApiError, OSError):
-        return False
+NODE = "the node"  # what errors call it
 
 
-def console_log(datadir: DataDir) -> Path:
-    return datadir.logs / "console.log"
+def node_answers(socket_path: Path, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    return probe(socket_path, timeout) is not None
 
 
 def start_background_node(datadir: DataDir, password: str | None) -> subprocess.Popen[bytes]:
-    """Spawn the node detached from this terminal; the password goes in its environment."""
-    datadir.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
-    if password is not None:
-        env[PASSWORD_ENV] = password
-    cmd = [sys.executable, "-m", "cercle.node.cli", "--data-dir", str(datadir.root), "node"]
-    with open(console_log(datadir), "ab") as out:
-        return subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # survives the TUI and the terminal's Ctrl+C
-            close_fds=True,
-        )
+    """Spawn the node detached from this terminal; the password goes in its environment.
+
+    It outlives this process (no ``die_with_parent``): closing the TUI leaves it running.
+    """
+    return spawn(NODE, datadir, node_argv(datadir, ["node"]), password=password).proc
 
 
 def wait_for_node(
     datadir: DataDir, proc: subprocess.Popen[bytes], timeout: float = START_TIMEOUT_S
 ) -> None:
     """Wait until the API answers ``status``; raise LaunchError pointing at the log."""
-    deadline = time.monotonic() + timeout
-    log = console_log(datadir)
-    while True:
-        code = proc.poll()
-        if code is not None:
-            raise LaunchError(
-                f"the node stopped while starting (exit status {code}); see {log} "
-                f"and {datadir.logs / 'node.log'}"
-            )
-        if node_answers(datadir.socket):
-            return
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise LaunchError(
-                f"the node did not answer within {timeout:g} s, so it was stopped; see {log}"
-            )
-        time.sleep(0.1)
+    try:
+        wait_ready([Child(NODE, datadir, proc)], timeout)
+    except ChildError as exc:
+        raise LaunchError(str(exc)) from None
 
 
 # -- first run ------------------------------------------------------------------
@@ -199,13 +179,24 @@ def _unlock(datadir: DataDir) -> str | None:
 # -- the TUI --------------------------------------------------------------------
 
 
-def open_tui(socket_path: Path, title: str | None = None) -> int:
+def open_tui(
+    socket_path: Path,
+    title: str | None = None,
+    *,
+    otherwise: str = "your node is running: use the command line, e.g. `cercle status`",
+) -> int:
+    """Run the TUI on the node at ``socket_path``; its exit status.
+
+    The import is deferred: Textual is the heaviest dependency, only this path needs
+    it, and an installation without it still has every other command (``otherwise``
+    says what to do instead).
+    """
     try:
         from cercle.tui.app import run_tui
     except ImportError:
         _err(
             "the terminal UI is not available in this installation (cercle.tui.app is missing); "
-            "your node is running: use the command line, e.g. `cercle status`"
+            + otherwise
         )
         return 1
     return int(run_tui(socket_path, title=title))
