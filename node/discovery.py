@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -25,6 +26,9 @@ from cercle.node.net import ByteStream, Network
 from cercle.node.writer import Counter
 from cercle.protocol import pex
 from cercle.protocol.errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +105,7 @@ class Discovery:
         self._ask_send, self._ask_recv = trio.open_memory_channel[str](1000)
         net.set_stream_handler(pex.PROTOCOL_ID, self.serve_pex)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._dial_loop)
             for relay_addr in self.config.relays:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -31,6 +32,9 @@ from cercle.node.writer import INBOX, Counter, Submission, Writer
 from cercle.protocol import records as R
 from cercle.protocol.errors import Reason, Rejected
 from cercle.protocol.topics import topic_for, topic_of_scope
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ class Gossip:
         await self._publish_send.send(rec)
 
     async def run_publisher(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         task_status.started()
         async for rec in self._publish_recv:

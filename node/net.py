@@ -117,7 +117,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import multiaddr
 import trio
@@ -143,6 +143,9 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from cercle.node.pacing import SlidingWindow
 from cercle.protocol.errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +448,7 @@ class Network:
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the host until cancelled; ``task_status.started()`` once listening."""
         if self._host is not None:
             raise RuntimeError("Network.serve() is already running")
@@ -720,9 +723,7 @@ class Network:
             raise RuntimeError("enable_mdns() must be called before serve()")
         self._mdns = True
 
-    async def _mdns_loop(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def _mdns_loop(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         # py-libp2p's mDNS listener adds peers to the peerstore and calls the handlers of
         # a process-wide singleton, from zeroconf's thread; we hop back into trio, skip
         # ourselves and peers already connected, and dial.

@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -58,6 +58,9 @@ from cercle.protocol.topics import DIRECTORY_SCOPE
 from cercle.protocol.trust import TrustView
 from cercle.storage import Outcome, Status, Store
 from cercle.storage import layout as L
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ class Node:
 
     # ------------------------------------------------------------------ wiring
 
-    async def serve(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         self.datadir.ensure()
         # A roomy map (address space, not disk: the file grows as data comes) makes
         # growing it -- which needs every reader to be idle -- a rare event.

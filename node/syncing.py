@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -35,6 +36,9 @@ from cercle.protocol import sync as S
 from cercle.protocol.errors import RemoteProtocolError
 from cercle.protocol.localapi import EVENT_SYNC
 from cercle.storage import Store
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +136,7 @@ class SyncService:
         for peer in self.net.peers():
             self.request(peer.peer_id)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._periodic)
             task_status.started()

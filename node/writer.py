@@ -24,6 +24,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -32,6 +33,9 @@ from cercle.protocol import records as R
 from cercle.protocol.errors import OwnRecordRejected, Reason, Rejected
 from cercle.protocol.identity import Identity, private_key_from_seed
 from cercle.storage import Outcome, Status, Store
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +149,7 @@ class Writer:
             bits=charter.pow_bits if charter is not None else 0,
         )
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Drain the inbox in batches until cancelled."""
         task_status.started()
         async for first in self._recv:

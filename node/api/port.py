@@ -10,6 +10,7 @@ implements it over the node's services.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from cercle.node.api.views import Peer
@@ -56,7 +57,7 @@ class NodePort(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
-    def peers(self) -> list[Peer]: ...
+    def peers(self) -> Sequence[Peer]: ...
 
     async def connect(self, addr: str) -> str:
         """Dial a multiaddr ending in ``/p2p/ID``; the peer id."""

@@ -24,7 +24,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -45,6 +45,9 @@ from cercle.protocol.localapi import (
     encode_event,
     encode_response,
 )
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ class ApiServer:
         self.stats = ApiStats()
 
     async def serve(
-        self, path: Path, *, task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED
+        self, path: Path, *, task_status: TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED
     ) -> None:
         sock = await _bind_unix(path)
         listener = trio.SocketListener(sock)
@@ -206,7 +209,7 @@ async def serve_api(
     backend: ApiBackend,
     *,
     max_frame: int = MAX_FRAME,
-    task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
+    task_status: TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the local API on ``path`` until cancelled; the socket is removed on exit.
 
