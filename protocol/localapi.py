@@ -471,7 +471,7 @@ class Hex32(_Spec):
 
     def problem(self, value: object) -> str | None:
         if not isinstance(value, str) or len(value) != HEX32_CHARS or not set(value) <= _HEX_DIGITS:
-            return "expected 64 lowercase hex characters (a 32-byte id or key)"
+            return "an id or key is 64 hexadecimal characters (0-9, a-f)"
         return None
 
     def describe(self) -> str:
@@ -507,7 +507,7 @@ class Int(_Spec):
             return "expected an integer"
         assert isinstance(value, int)
         if not self.lo <= value <= self.hi:
-            return f"{value} is not in {self.lo}..{self.hi}"
+            return f"{value} is out of range: from {self.lo} to {self.hi}"
         return None
 
     def describe(self) -> str:
@@ -631,10 +631,17 @@ def _int(body: type[Any], name: str) -> Int:
     return Int(spec.lo, spec.hi)
 
 
-HEX32 = Hex32()
+HEX32: Final = Hex32()
+GTIN: Final = Gtin()
+SCORE: Final = Int(SCORE_MIN, SCORE_MAX)
+SCORES: Final = List(SCORE, 8, 1, unique=False)
 CURSOR = _opt(Str(MAX_CURSOR_CHARS, 1))
 LIMIT = _opt(Int(LIMIT_MIN, LIMIT_MAX), LIMIT_DEFAULT)
-SCORES = List(Int(SCORE_MIN, SCORE_MAX), 8, 1, unique=False)
+
+
+def normalize_hex32(text: str) -> str:
+    """An id or key as people paste it (spaces around, capitals) in the API's form."""
+    return text.strip().lower()
 
 UNVETTED = _opt(Bool(), False)  # include authors outside the community's trust floor
 MODERATION_ACTIONS: Final = ("mute", "block", "hide")
@@ -672,7 +679,7 @@ METHODS: Final[Mapping[str, Method]] = {
         "products whose GTIN, name or brand match",
     ),
     "products.get": Method(
-        {"community": _req(HEX32), "gtin": _req(Gtin())}, "a product and its scores"
+        {"community": _req(HEX32), "gtin": _req(GTIN)}, "a product and its scores"
     ),
     "products.ranked": Method(
         {
@@ -686,7 +693,7 @@ METHODS: Final[Mapping[str, Method]] = {
     "products.put": Method(
         {
             "community": _req(HEX32),
-            "gtin": _req(Gtin()),
+            "gtin": _req(GTIN),
             "name": _req(_text(ProductBody, "name")),
             "brand": _opt(_text(ProductBody, "brand"), ""),
             "labels": _opt(_texts(ProductBody, "labels"), []),
@@ -696,7 +703,7 @@ METHODS: Final[Mapping[str, Method]] = {
     "ratings.list": Method(
         {
             "community": _req(HEX32),
-            "gtin": _req(Gtin()),
+            "gtin": _req(GTIN),
             "cursor": CURSOR,
             "limit": LIMIT,
             "unvetted": UNVETTED,
@@ -706,7 +713,7 @@ METHODS: Final[Mapping[str, Method]] = {
     "ratings.put": Method(
         {
             "community": _req(HEX32),
-            "gtin": _req(Gtin()),
+            "gtin": _req(GTIN),
             "scores": _req(SCORES),
             "text": _opt(_text(RatingBody, "text"), ""),
         },

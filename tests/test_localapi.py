@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from cercle.node.api import server as node_api
 from cercle.node.api.client import ApiClient, NodeNotRunning
 from cercle.node.api.server import ApiServer, EventHub, SocketInUse, serve_api
-from cercle.node.cli.commands import parse_deadline, parse_scores
 from cercle.node.cli.main import main
+from cercle.node.cli.parse import parse_deadline, parse_scores
 from cercle.protocol import localapi as L
 from cercle.protocol.errors import LocalProtocolError, Reason, Rejected, RemoteProtocolError
 from cercle.tui import client as tui_client
@@ -292,11 +292,11 @@ def test_check_params_fills_defaults() -> None:
     ("method", "params", "field"),
     [
         ("communities.get", {}, "id: missing"),
-        ("communities.get", {"id": HEX_A.upper()}, "id: expected 64 lowercase hex"),
+        ("communities.get", {"id": HEX_A.upper()}, "id: an id or key is 64 hexadecimal"),
         ("communities.get", {"id": HEX_A[:-2]}, "id:"),
         ("communities.get", {"id": HEX_A, "x": 1}, "x: unknown parameter"),
         ("products.get", {"community": COMMUNITY, "gtin": "1234567890123"}, "gtin:"),
-        ("feed", {"community": COMMUNITY, "limit": 0}, "limit: 0 is not in 1..500"),
+        ("feed", {"community": COMMUNITY, "limit": 0}, "limit: 0 is out of range: from 1 to 500"),
         ("feed", {"community": COMMUNITY, "limit": 501}, "limit:"),
         ("feed", {"community": COMMUNITY, "limit": True}, "limit: expected an integer"),
         ("feed", {"community": COMMUNITY, "cursor": ""}, "cursor: must not be empty"),
@@ -675,7 +675,7 @@ def test_parse_scores_and_deadline() -> None:
     for pairs, match in [
         (["price=3", "taste=1", "ethics=1"], "unknown criterion 'price'; this community rates"),
         (["taste=3"], "missing score for 'ethics'"),
-        (["taste=6", "ethics=1"], "scores go from 1 to 5"),
+        (["taste=6", "ethics=1"], "out of range: from 1 to 5"),
         (["taste=x", "ethics=1"], "whole number"),
         (["taste", "ethics=1"], "expected CRITERION=N"),
         (["taste=1", "taste=2", "ethics=1"], "scored twice"),
@@ -684,7 +684,7 @@ def test_parse_scores_and_deadline() -> None:
             parse_scores(pairs, ["taste", "ethics"])
     now = int(dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
     assert parse_deadline("2030-01-01", now) == now + 86_400_000 - 1
-    with pytest.raises(Exception, match="in the past"):
+    with pytest.raises(Exception, match="must be in the future"):
         parse_deadline("2029-12-31", now)
     with pytest.raises(Exception, match="YYYY-MM-DD"):
         parse_deadline("tomorrow", now)
@@ -737,7 +737,7 @@ async def test_cli_rate_maps_criteria(
     err = capsys.readouterr().err
     assert err.startswith("cercle: error: unknown criterion 'price'") and err.count("\n") == 1
     assert await run_cli(served, *argv[:-1], "taste=9") == 1
-    assert "scores go from 1 to 5" in capsys.readouterr().err
+    assert "out of range: from 1 to 5" in capsys.readouterr().err
     assert [m for m, _ in backend.calls[n:]] == ["communities.get", "communities.get"]
 
 
@@ -775,8 +775,8 @@ async def test_cli_commands_build_the_right_calls(
 async def test_cli_errors_are_one_line(
     served: tuple[Path, FakeBackend, ApiServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert await run_cli(served, "community", "join", HEX_B.upper()) == 1
-    assert capsys.readouterr().err.startswith("cercle: error: id: expected 64 lowercase hex")
+    assert await run_cli(served, "community", "join", HEX_B[:-1]) == 1
+    assert capsys.readouterr().err.startswith("cercle: error: id: an id or key is 64 hexadecimal")
     assert await run_cli(served, "petition", "show", HEX_B) == 1
     assert capsys.readouterr().err == f"cercle: error: no community {HEX_B[:8]}… [not_found]\n"
     argv = ["product", "add", GTIN, "--community", COMMUNITY, "--name", "reject"]
@@ -785,7 +785,7 @@ async def test_cli_errors_are_one_line(
     assert (
         await run_cli(served, "product", "add", "123", "--community", COMMUNITY, "--name", "x") == 1
     )
-    assert "not a valid GTIN" in capsys.readouterr().err
+    assert "a GTIN has 8, 12, 13 or 14 digits, not 3" in capsys.readouterr().err
 
 
 def test_cli_no_node_running(short_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

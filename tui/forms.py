@@ -4,7 +4,9 @@ Each ``check_*`` function takes the raw texts a form holds and returns a
 :class:`Checked`: the API params to send when everything is right, otherwise a
 map of field name -> a message for people, which the form shows under the field
 (and then sends nothing). The limits are those of the record fields
-(``protocol/records.py``), so the TUI refuses exactly what the node would.
+(``protocol/records.py``) and the rules those of the local API's parameters
+(``protocol/localapi.py``: barcodes, scores, ids, deadlines), so the TUI refuses
+exactly what the node would, with the same words.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cercle.protocol import localapi as A
 from cercle.protocol import records as R
-from cercle.protocol.localapi import MAX_QUERY_CHARS
-from cercle.protocol.records import SCORE_MAX, SCORE_MIN, gtin_valid
-
-_HEX = frozenset("0123456789abcdef")
+from cercle.protocol.records import SCORE_MAX, SCORE_MIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +74,7 @@ def check_list(items: Sequence[str], body: type[Any], name: str, label: str) -> 
 
 
 def check_gtin(text: str) -> str | None:
-    code = text.strip()
-    if not code:
-        return "enter the barcode number (GTIN/EAN)"
-    if not code.isascii() or not code.isdigit():
-        return "a GTIN has digits only"
-    if len(code) not in (8, 12, 13, 14):
-        return f"a GTIN has 8, 12, 13 or 14 digits, not {len(code)}"
-    if not gtin_valid(code):
-        return "the check digit is wrong: please re-read the barcode"
-    return None
+    return A.GTIN.problem(text.strip())
 
 
 def check_score(text: str) -> tuple[int | None, str | None]:
@@ -92,16 +83,12 @@ def check_score(text: str) -> tuple[int | None, str | None]:
         value = int(t)
     except ValueError:
         return None, f"a whole number from {SCORE_MIN} to {SCORE_MAX}"
-    if not SCORE_MIN <= value <= SCORE_MAX:
-        return None, f"{value} is out of range: from {SCORE_MIN} to {SCORE_MAX}"
-    return value, None
+    why = A.SCORE.problem(value)
+    return (None, why) if why is not None else (value, None)
 
 
-def check_hex32(text: str, label: str = "key") -> str | None:
-    t = text.strip().lower()
-    if len(t) != 64 or not set(t) <= _HEX:
-        return f"a {label} is 64 hexadecimal characters (0-9, a-f)"
-    return None
+def check_hex32(text: str) -> str | None:
+    return A.HEX32.problem(A.normalize_hex32(text))
 
 
 def parse_date(text: str) -> _dt.date | None:
@@ -109,12 +96,6 @@ def parse_date(text: str) -> _dt.date | None:
         return _dt.date.fromisoformat(text.strip())
     except ValueError:
         return None
-
-
-def deadline_ms(day: _dt.date) -> int:
-    """The end of a day (UTC), in ms: a petition is open through its deadline day."""
-    end = _dt.datetime.combine(day, _dt.time(23, 59, 59, 999000), _dt.UTC)
-    return int(end.timestamp() * 1000)
 
 
 # --------------------------------------------------------------------------- forms
@@ -208,8 +189,8 @@ def check_petition(
     day = parse_date(deadline)
     if day is None:
         errors["deadline"] = "a date written YYYY-MM-DD, e.g. 2030-06-30"
-    elif deadline_ms(day) <= now_ms:
-        errors["deadline"] = "the deadline must be in the future"
+    elif why := A.deadline_problem(A.end_of_day_ms(day), now_ms):
+        errors["deadline"] = why
     if errors:
         return Checked(errors=errors)
     assert day is not None and goal_value is not None
@@ -219,25 +200,25 @@ def check_petition(
             "text": text.strip(),
             "target": target.strip(),
             "goal": goal_value,
-            "deadline_ms": deadline_ms(day),
+            "deadline_ms": A.end_of_day_ms(day),
         }
     )
 
 
 def check_vouch(subject: str, trust: bool, community: str = "") -> Checked:
     errors: dict[str, str] = {}
-    err = check_hex32(subject, "public key")
+    err = check_hex32(subject)
     if err:
         errors["subject"] = err
     if community.strip():
-        err = check_hex32(community, "community id")
+        err = check_hex32(community)
         if err:
             errors["community"] = err
     if errors:
         return Checked(errors=errors)
-    params: dict[str, Any] = {"subject": subject.strip().lower(), "trust": bool(trust)}
+    params: dict[str, Any] = {"subject": A.normalize_hex32(subject), "trust": bool(trust)}
     if community.strip():
-        params["community"] = community.strip().lower()
+        params["community"] = A.normalize_hex32(community)
     return Checked(params=params)
 
 
@@ -259,10 +240,10 @@ def check_search(query: str) -> Checked:
     q = query.strip()
     if not q:
         return Checked(errors={"query": "type a product name, a brand or a barcode number"})
-    if len(q) > MAX_QUERY_CHARS:
-        return Checked(errors={"query": f"at most {MAX_QUERY_CHARS} characters"})
-    if q.isascii() and q.isdigit() and len(q) in (8, 12, 13, 14) and not gtin_valid(q):
-        return Checked(errors={"query": "this barcode's check digit is wrong"})
+    if len(q) > A.MAX_QUERY_CHARS:
+        return Checked(errors={"query": f"at most {A.MAX_QUERY_CHARS} characters"})
+    if q.isascii() and q.isdigit() and len(q) in A.GTIN_LENGTHS and (why := A.GTIN.problem(q)):
+        return Checked(errors={"query": why})
     return Checked(params={"query": q})
 
 

@@ -12,115 +12,60 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from cercle.node.api.client import ApiClient
+from cercle.node.cli.output import (
+    err,
+    help_handler,
+    items,
+    out,
+    print_fields,
+    print_json,
+    print_table,
+    show,
+)
+from cercle.node.cli.parse import UsageError, check_gtin, hex_id, parse_deadline, parse_scores
 from cercle.node.files.datadir import DataDir
-from cercle.protocol.display import printable
 from cercle.protocol.errors import CercleError
 from cercle.protocol.localapi import ApiError
-from cercle.protocol.records import SCORE_MAX, SCORE_MIN, gtin_valid
+from cercle.protocol.records import SCORE_MAX, SCORE_MIN
 
 Subparsers = Any
 Handler = Callable[[argparse.Namespace, DataDir], int]
 Command = Callable[[argparse.Namespace, ApiClient], Any]
 
 
-class UsageError(CercleError):
-    """The arguments are wrong in a way argparse cannot see (checked before calling)."""
-
-
-def _err(message: str) -> None:
-    print(printable(f"cercle: error: {message}"), file=sys.stderr)
-
-
-def _out(text: str) -> None:
-    """Print a line for a person: record text may hold terminal commands (protocol.display)."""
-    print(printable(text))
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list | tuple):
-        return ", ".join(_show(v) for v in value) if value else "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def print_fields(result: Any, keys: Sequence[str] | None = None) -> None:
-    """A map as aligned "key  value" lines (the given keys first, then the rest)."""
-    if not isinstance(result, dict):
-        _out(_show(result))
-        return
-    order = [k for k in (keys or ()) if k in result] + [k for k in result if k not in (keys or ())]
-    width = max((len(k) for k in order), default=0)
-    for k in order:
-        _out(f"{k.ljust(width)}  {_show(result[k])}")
-
-
-def print_table(rows: Sequence[Any], columns: Sequence[str], empty: str) -> None:
-    """Rows (maps) as a table of the given columns; ``empty`` if there are none."""
-    if not rows:
-        _out(empty)
-        return
-    cells = [[_show(r.get(c)) if isinstance(r, dict) else "" for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    _out("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        _out("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _items(result: Any) -> list[Any]:
-    items = result.get("items") if isinstance(result, dict) else result
-    return items if isinstance(items, list) else []
-
-
-def _command(run: Command, show: Callable[[Any, argparse.Namespace], None]) -> Handler:
-    """A handler: call the node with ``run``, print with ``show`` or as JSON."""
+def _command(run: Command, present: Callable[[Any, argparse.Namespace], None]) -> Handler:
+    """A handler: call the node with ``run``, print with ``present`` or as JSON."""
 
     def handler(args: argparse.Namespace, datadir: DataDir) -> int:
         try:
             with ApiClient(datadir.socket) as client:
                 result = run(args, client)
         except ApiError as e:
-            _err(f"{e.message} [{e.code}]" if e.code != "rejected" else e.message)
+            err(f"{e.message} [{e.code}]" if e.code != "rejected" else e.message)
             return 1
         except CercleError as e:  # NodeNotRunning, UsageError, a garbled answer
-            _err(str(e))
+            err(str(e))
             return 1
         if args.json:
-            text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default)
-            # JSON escapes C0 controls itself; C1 and bidi controls only matter on a terminal.
-            print(printable(text) if sys.stdout.isatty() else text)
+            print_json(result)
         else:
-            show(result, args)
+            present(result, args)
         return 0
 
     return handler
 
 
 def _created(what: str) -> Callable[[Any, argparse.Namespace], None]:
-    def show(result: Any, args: argparse.Namespace) -> None:
+    def print_id(result: Any, args: argparse.Namespace) -> None:
         rid = result.get("id") if isinstance(result, dict) else result
-        _out(f"{what}: {_show(rid)}")
+        out(f"{what}: {show(rid)}")
 
-    return show
+    return print_id
 
 
 def _fields(*keys: str) -> Callable[[Any, argparse.Namespace], None]:
@@ -139,7 +84,7 @@ def _peers(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 def _show_peers(result: Any, args: argparse.Namespace) -> None:
-    print_table(_items(result), ("peer_id", "addrs", "connected_since"), "No peers connected.")
+    print_table(items(result), ("peer_id", "addrs", "connected_since"), "No peers connected.")
 
 
 # -- communities ----------------------------------------------------------------
@@ -166,49 +111,14 @@ def _community_list(args: argparse.Namespace, c: ApiClient) -> Any:
 
 def _show_communities(result: Any, args: argparse.Namespace) -> None:
     columns = ("id", "name", "joined", "criteria")
-    print_table(_items(result), columns, "No communities known yet.")
+    print_table(items(result), columns, "No communities known yet.")
 
 
 # -- products and ratings -------------------------------------------------------
 
 
-def parse_scores(pairs: Sequence[str], criteria: Sequence[str]) -> list[int]:
-    """``["taste=4", ...]`` to one score per criterion, in the charter's order."""
-    by_name = {name.casefold(): i for i, name in enumerate(criteria)}
-    listed = ", ".join(criteria)
-    scores: list[int | None] = [None] * len(criteria)
-    for pair in pairs:
-        name, sep, raw = pair.rpartition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--score {pair!r}: expected CRITERION=N, e.g. {criteria[0]}=4")
-        index = by_name.get(name.strip().casefold())
-        if index is None:
-            raise UsageError(f"unknown criterion {name.strip()!r}; this community rates: {listed}")
-        try:
-            value = int(raw)
-        except ValueError:
-            raise UsageError(f"--score {pair!r}: the score must be a whole number") from None
-        if not SCORE_MIN <= value <= SCORE_MAX:
-            raise UsageError(
-                f"score for {criteria[index]!r} is {value}; "
-                f"scores go from {SCORE_MIN} to {SCORE_MAX}"
-            )
-        if scores[index] is not None:
-            raise UsageError(f"criterion {criteria[index]!r} is scored twice")
-        scores[index] = value
-    missing = [criteria[i] for i, s in enumerate(scores) if s is None]
-    if missing:
-        raise UsageError(f"missing score for {', '.join(map(repr, missing))}; give --score C=N")
-    return [s for s in scores if s is not None]
-
-
-def _check_gtin(gtin: str) -> None:
-    if not gtin_valid(gtin):
-        raise UsageError(f"{gtin!r} is not a valid GTIN/EAN barcode (8, 12, 13 or 14 digits)")
-
-
 def _rate(args: argparse.Namespace, c: ApiClient) -> Any:
-    _check_gtin(args.gtin)
+    check_gtin(args.gtin)
     community = c.call("communities.get", id=args.community)
     criteria = community.get("criteria") if isinstance(community, dict) else None
     if not isinstance(criteria, list) or not criteria:
@@ -220,7 +130,7 @@ def _rate(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 def _product_add(args: argparse.Namespace, c: ApiClient) -> Any:
-    _check_gtin(args.gtin)
+    check_gtin(args.gtin)
     return c.call(
         "products.put",
         community=args.community,
@@ -232,19 +142,6 @@ def _product_add(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 # -- petitions ------------------------------------------------------------------
-
-
-def parse_deadline(text: str, now_ms: int) -> int:
-    """YYYY-MM-DD to the last millisecond of that day (UTC); must be in the future."""
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--deadline {text!r}: expected a date as YYYY-MM-DD") from None
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    deadline_ms = int(end.timestamp() * 1000) - 1
-    if deadline_ms <= now_ms:
-        raise UsageError(f"--deadline {text}: the date is in the past")
-    return deadline_ms
 
 
 def _petition_create(args: argparse.Namespace, c: ApiClient) -> Any:
@@ -274,9 +171,9 @@ def _petition_export(args: argparse.Namespace, c: ApiClient) -> Any:
 
 
 def _show_export(result: Any, args: argparse.Namespace) -> None:
-    _out(f"Wrote {result.get('path')}: {result.get('signatures')} signatures, "
+    out(f"Wrote {result.get('path')}: {result.get('signatures')} signatures, "
          f"Merkle root {result.get('root')}")  # fmt: skip
-    _out(f"Anyone can check it offline with: cercle verify {args.output}")
+    out(f"Anyone can check it offline with: cercle verify {args.output}")
 
 
 def _show_petition(result: Any, args: argparse.Namespace) -> None:
@@ -341,20 +238,20 @@ def _score_line(product: dict[str, Any]) -> str:
 def _show_products(result: Any, args: argparse.Namespace) -> None:
     rows = [
         {"gtin": p.get("gtin"), "name": p.get("name"), "scores": _score_line(p)}
-        for p in _items(result)
+        for p in items(result)
     ]
     print_table(rows, ("gtin", "name", "scores"), "No rated products yet.")
 
 
 def _product_show(args: argparse.Namespace, c: ApiClient) -> Any:
-    _check_gtin(args.gtin)
+    check_gtin(args.gtin)
     return c.call("products.get", community=args.community, gtin=args.gtin)
 
 
 def _show_product(result: Any, args: argparse.Namespace) -> None:
     print_fields(result, ("gtin", "name", "brand", "labels"))
-    _out(f"scores       {_score_line(result)}")
-    _out(f"why          {(result.get('scores') or {}).get('reason', '')}")
+    out(f"scores       {_score_line(result)}")
+    out(f"why          {(result.get('scores') or {}).get('reason', '')}")
 
 
 # -- registration ---------------------------------------------------------------
@@ -375,12 +272,7 @@ def _add(
 
 def _group(subparsers: Subparsers, name: str, help: str) -> Subparsers:
     p = subparsers.add_parser(name, help=help)
-
-    def usage(args: argparse.Namespace, datadir: DataDir) -> int:
-        p.print_help(sys.stderr)
-        return 2
-
-    p.set_defaults(func=usage)
+    p.set_defaults(func=help_handler(p))
     return p.add_subparsers(title="commands", metavar="COMMAND")
 
 
@@ -417,17 +309,17 @@ def register(subparsers: Subparsers) -> None:
         help="proof-of-work bits required of members' records",
     )
     p = _add(sub, "join", "follow a community", _community_join, _created("Joined community"))
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
     _add(sub, "list", "list known communities", _community_list, _show_communities)
     p = _add(sub, "min-trust", "show only authors within a trust distance by default",
              _min_trust, _fields("id", "max_distance"))  # fmt: skip
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
     p.add_argument("max_distance", type=int, nargs="?", default=None, metavar="N")
     p.add_argument("--off", action="store_true", help="show everyone again")
 
     p = _add(subparsers, "rate", "rate a product in a community", _rate, _created("Rated"))
     p.add_argument("gtin", metavar="GTIN")
-    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--community", required=True, metavar="ID", type=hex_id)
     p.add_argument(
         "--score",
         action="append",
@@ -441,59 +333,61 @@ def register(subparsers: Subparsers) -> None:
     sub = _group(subparsers, "product", "describe products")
     p = _add(sub, "add", "publish a product record", _product_add, _created("Added product"))
     p.add_argument("gtin", metavar="GTIN")
-    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--community", required=True, metavar="ID", type=hex_id)
     p.add_argument("--name", required=True)
     p.add_argument("--brand", default=None)
     p.add_argument("--label", action="append", default=[], help="a label (repeat)")
 
     sub = _group(subparsers, "petition", "create, sign and show petitions")
     p = _add(sub, "create", "publish a petition", _petition_create, _created("Created petition"))
-    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--community", required=True, metavar="ID", type=hex_id)
     p.add_argument("--title", required=True)
     p.add_argument("--text", required=True)
     p.add_argument("--target", default=None, help="whom the petition addresses")
     p.add_argument("--goal", type=int, required=True, metavar="N", help="signatures wanted")
     p.add_argument("--deadline", required=True, metavar="YYYY-MM-DD", help="last day (UTC)")
     p = _add(sub, "sign", "sign a petition", _petition_sign, _created("Signed; signature"))
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
     p = _add(sub, "show", "show a petition and its counts", _petition_show, _show_petition)
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
     p = _add(sub, "export", "write a self-verifying bundle of a petition", _petition_export,
              _show_export)  # fmt: skip
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--force", action="store_true", help="overwrite FILE")
 
     p = _add(subparsers, "retract", "retract one of your records", _retract, _created("Retracted"))
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)
 
     p = _add(
         subparsers, "vouch", "vouch for (or against) another author", _vouch, _created("Vouched")
     )
-    p.add_argument("key", metavar="KEY", help="the author's public key (hex)")
+    p.add_argument("key", metavar="KEY", type=hex_id, help="the author's public key (hex)")
     p.add_argument("--distrust", action="store_true", help="distrust instead of trust")
-    p.add_argument("--community", default=None, metavar="ID", help="only within this community")
+    p.add_argument(
+        "--community", default=None, metavar="ID", type=hex_id, help="only within this community"
+    )
 
     for action, what in (("mute", "hide an author's records on this node"),
                          ("block", "hide an author and cut them out of your trust network"),
                          ("hide", "hide one record on this node")):  # fmt: skip
         p = _add(subparsers, action, what + " (local, never published)", _moderate(action),
                  _fields("muted", "blocked", "hidden"))  # fmt: skip
-        p.add_argument("target", metavar="ID" if action == "hide" else "KEY")
+        p.add_argument("target", metavar="ID" if action == "hide" else "KEY", type=hex_id)
         p.add_argument("--undo", action="store_true", help="undo it")
     _add(subparsers, "moderation", "show local moderation settings", _moderation_list,
          _fields("muted", "blocked", "hidden", "min_trust"))  # fmt: skip
 
     p = _add(subparsers, "products", "a community's products, best rated first", _products,
              _show_products)  # fmt: skip
-    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--community", required=True, metavar="ID", type=hex_id)
     p.add_argument("--trusted", action="store_true", help="rank by people you trust")
     p.add_argument("--limit", type=int, default=50)
     sub_show = _group(subparsers, "show", "show one product or petition")
     p = _add(sub_show, "product", "a product with all and trusted scores", _product_show,
              _show_product)  # fmt: skip
     p.add_argument("gtin", metavar="GTIN")
-    p.add_argument("--community", required=True, metavar="ID")
+    p.add_argument("--community", required=True, metavar="ID", type=hex_id)
     p = _add(sub_show, "petition", "a petition with all and trusted signatures", _petition_show,
              _show_petition)  # fmt: skip
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", type=hex_id)

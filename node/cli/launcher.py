@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cercle.node.api.client import ApiClient
+from cercle.node.cli.output import err
 from cercle.node.cli.supervisor import (
     PROBE_TIMEOUT_S,
     START_TIMEOUT_S,
@@ -49,10 +50,6 @@ PASSWORD_TRIES = 3
 
 class LaunchError(Exception):
     """The launcher cannot go on; the message says why and what to do."""
-
-
-def _err(message: str) -> None:
-    print(f"cercle: error: {message}", file=sys.stderr)
 
 
 def interactive() -> bool:
@@ -194,7 +191,7 @@ def open_tui(
     try:
         from cercle.tui.app import run_tui
     except ImportError:
-        _err(
+        err(
             "the terminal UI is not available in this installation (cercle.tui.app is missing); "
             + otherwise
         )
@@ -228,10 +225,10 @@ def launch(args: argparse.Namespace, datadir: DataDir) -> int:
             with ApiClient(datadir.socket) as client:
                 client.call("profile.set", display_name=profile)
     except LaunchError as exc:
-        _err(str(exc))
+        err(str(exc))
         return 1
     except ApiError as exc:
-        _err(f"the node refused: {exc}")
+        err(f"the node refused: {exc}")
         return 1
     return open_tui(datadir.socket)
 
@@ -239,7 +236,7 @@ def launch(args: argparse.Namespace, datadir: DataDir) -> int:
 def attach(args: argparse.Namespace, datadir: DataDir) -> int:
     """``cercle tui``: attach to a running node, start nothing."""
     if not node_answers(datadir.socket):
-        _err(
+        err(
             f"no Cercle node is running for data directory {datadir.root}; start one with "
             "`cercle node` (or run `cercle` alone to start it in the background)"
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 import trio
 
+from cercle.node.cli.output import err
 from cercle.node.files.config import Config, ConfigError, load_config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import load_identity
@@ -75,15 +76,14 @@ def _start(args: argparse.Namespace, datadir: DataDir, *, relay: bool) -> int:
     try:
         cfg = _config(args, datadir)
     except ConfigError as exc:
-        print(f"cercle: error: {exc}", file=sys.stderr)
+        err(str(exc))
         return 1
     identity: Identity | None = None
     if not relay:
         if not datadir.identity.exists():
-            print(
-                "cercle: error: no identity in this data directory; create one with "
-                "`cercle id new` (or run `cercle relay` for a relay without an author)",
-                file=sys.stderr,
+            err(
+                "no identity in this data directory; create one with "
+                "`cercle id new` (or run `cercle relay` for a relay without an author)"
             )
             return 1
         identity = load_identity(datadir.identity)
@@ -96,7 +96,7 @@ def _start(args: argparse.Namespace, datadir: DataDir, *, relay: bool) -> int:
             start_metrics(node, cfg.metrics)
         trio.run(run_node, node)
     except StoreError as exc:
-        print(f"cercle: error: {exc}", file=sys.stderr)
+        err(str(exc))
         return 1
     except KeyboardInterrupt:
         pass
@@ -108,7 +108,7 @@ def _node(args: argparse.Namespace, datadir: DataDir) -> int:
     try:
         return _start(args, datadir, relay=False)
     except KeystoreError as exc:
-        print(f"cercle: error: {exc}", file=sys.stderr)
+        err(str(exc))
         return 1
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from cercle.node.cli.output import err
 from cercle.node.files.bundlefile import read_bundle_file
 from cercle.node.files.datadir import DataDir
 from cercle.protocol.bundle import verify_bundle
@@ -24,15 +24,11 @@ from cercle.protocol.display import printable
 Subparsers = Any
 
 
-def _err(message: str) -> None:
-    print(printable(f"cercle: error: {message}"), file=sys.stderr)
-
-
 def _verify(args: argparse.Namespace, datadir: DataDir) -> int:
     try:
         data = read_bundle_file(args.file)
     except OSError as e:
-        _err(f"cannot read {args.file}: {e.strerror or e}")
+        err(f"cannot read {args.file}: {e.strerror or e}")
         return 1
     report = verify_bundle(data, require_charter=not args.allow_no_charter)
     if args.json:

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch
 
-from cercle.protocol.localapi import BAD_PARAMS, ApiError
+from cercle.protocol.localapi import ApiError
 from cercle.tui import format as fmt
 from cercle.tui.client import ConnectionLost
 from cercle.tui.forms import Checked
@@ -162,11 +162,9 @@ class FormScreen(ModalScreen[Any]):
             widget.set_class(bool(msg), "-shown")
 
     def _field_of(self, error: ApiError) -> str:
-        if error.code != BAD_PARAMS or ":" not in error.message:
-            return "form"
-        param = error.message.split(":", 1)[0].split("[", 1)[0].strip()
+        """The form field an API error is about (the API names the parameter), else the form."""
         for f in self.fields:
-            if param == f.name or param in f.api_names:
+            if error.field is not None and (error.field == f.name or error.field in f.api_names):
                 return f.name
         return "form"
 
