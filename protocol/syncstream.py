@@ -250,8 +250,19 @@ _TRANSITIONS: Final[dict[tuple[Role, SessionState, _Input], SessionState]] = {
             (_St.THEIRS_ENDED, _In.END, _St.DONE),
         ]
     },
-    # a remote protocol error, from any state
-    **{(role, state, _In.FAIL): _St.ERROR for role in Role for state in _St if state != _St.ERROR},
+    # a remote protocol error, from every state that reads the peer's frames
+    **{
+        (role, state, _In.FAIL): _St.ERROR
+        for role in Role
+        for state in (
+            _St.OPENING,
+            _St.RECONCILING,
+            _St.TRANSFER,
+            _St.OURS_ENDED,
+            _St.THEIRS_ENDED,
+            _St.DONE,
+        )
+    },
 }
 del _St, _In, _I, _R
 
