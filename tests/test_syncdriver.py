@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -41,9 +41,14 @@ def hooks(store: Store) -> tuple[D.GetRaws, D.Ingest]:
 
 
 async def run_pair(
-    a: Store, b: Store, scope: bytes, *, hosts: bytes | None = None
+    a: Store,
+    b: Store,
+    scope: bytes,
+    *,
+    hosts: bytes | None = None,
+    pair: Callable[[], tuple[D.ByteStream, D.ByteStream]] = trio.testing.memory_stream_pair,
 ) -> tuple[D.SyncReport, D.SyncReport]:
-    left, right = trio.testing.memory_stream_pair()
+    left, right = pair()
     results: dict[str, D.SyncReport] = {}
     ga, ia = hooks(a)
     gb, ib = hooks(b)
@@ -79,6 +84,16 @@ async def test_partitioned_stores_converge_both_ways(tmp_path: Path) -> None:
     assert ra.received == 25 and rb.received == 40 and ra.unrequested == 0
     assert a.scope_items(COMM.id) == b.scope_items(COMM.id)
     assert a.check() == [] and b.check() == []
+
+
+async def test_both_sides_push_at_once_without_buffering(tmp_path: Path) -> None:
+    # A lockstep stream buffers nothing: send_all waits for the peer to read. Both
+    # sides having much to push, a driver that only read after pushing would hang.
+    a = make_store(tmp_path / "a", [COMM, *ratings(600)])
+    b = make_store(tmp_path / "b", [COMM, *ratings(600, offset=5000)])
+    ra, rb = await run_pair(a, b, COMM.id, pair=trio.testing.lockstep_stream_pair)
+    assert ra.received == rb.received == 600 == ra.sent == rb.sent
+    assert a.scope_items(COMM.id) == b.scope_items(COMM.id)
 
 
 async def test_fresh_node_catches_up_and_equal_sets_take_one_round_trip(tmp_path: Path) -> None:
