@@ -309,8 +309,7 @@ class SyncSession:
         self._state = SessionState.OPENING
         self._scope = scope
         self._batch_size = record_batch
-        self._rx = bytearray()
-        self._pos = 0  # start of the first unparsed frame in _rx
+        self._rx = bytearray()  # received bytes not yet parsed into frames
         self._eof = False
         self._tx: list[bytes] = []
         self._events: deque[Event] = deque()
@@ -390,8 +389,12 @@ class SyncSession:
     def accept(self, items: ItemStore) -> None:
         """Responder: reconcile the requested scope against these items."""
         self._fire(_Input.ACCEPT)
-        self._guard(lambda: self._machine.accept(items))
-        self._guard(self._pump)
+
+        def reconcile() -> None:
+            self._machine.accept(items)
+            self._pump()
+
+        self._guard(reconcile)
 
     def refuse(self) -> None:
         """Responder: say that this node does not host the requested scope; ends the session."""
@@ -469,25 +472,22 @@ class SyncSession:
     def _process_input(self) -> None:
         """Parse frames until an event is queued or more bytes are needed."""
         rx = self._rx
+        pos = 0  # start of the first frame not yet handled
         try:
-            while not self._events:
-                pos = self._pos
-                if len(rx) - pos < FRAME_HEADER_SIZE:
-                    break
+            while not self._events and len(rx) - pos >= FRAME_HEADER_SIZE:
                 kind, size = _HEADER.unpack_from(rx, pos)
                 limit = FRAME_LIMITS.get(kind)
                 if limit is None:
                     raise RemoteProtocolError(f"unknown sync frame type {kind}")
                 if size > limit:
                     raise RemoteProtocolError(f"sync frame of {size} bytes is too large")
-                end = pos + FRAME_HEADER_SIZE + size
+                start, end = pos + FRAME_HEADER_SIZE, pos + FRAME_HEADER_SIZE + size
                 if len(rx) < end:
                     break
-                self._pos = end
-                self._on_frame(kind, bytes(rx[pos + FRAME_HEADER_SIZE : end]))
+                pos = end
+                self._on_frame(kind, bytes(rx[start:end]))
         finally:
-            del rx[: self._pos]
-            self._pos = 0
+            del rx[:pos]  # once per call, not per frame
         if not self._events and self._eof:
             self._on_eof()
 
