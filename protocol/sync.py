@@ -4,7 +4,8 @@ Two nodes hold sets of records for one scope (a community id). This module finds
 little traffic, which record ids each side lacks, as negentropy does: fingerprints of
 ranges of (timestamp_ms, id), ranges that differ are split recursively, small ranges
 are compared item by item. It outputs ids to fetch (`NeedIds`) and ids to push
-(`HaveIds`); moving the records themselves is the driver's job.
+(`HaveIds`); framing the messages on the stream and moving the records themselves
+is `protocol/syncstream.py`'s job.
 
 Why pure: like h11/h2 the protocol is a state machine fed bytes (`receive_data`) that
 yields events (`next_event`) and produces bytes (`data_to_send`). There is no socket,
@@ -17,7 +18,8 @@ Bandwidth notes (see specs/sync.md): sub-range fingerprints are sent truncated t
 bytes and leaves as 4-byte id prefixes ("weak" pass). A weak collision can only hide a
 difference, never invent one, so at the end both sides check that their set minus
 what it gives plus what it gets has the peer's full 16-byte fingerprint; if not, the
-initiator runs a second, "strong" pass (16-byte fingerprints, full ids).
+initiator runs a second, "strong" pass (16-byte fingerprints, full ids). Both passes,
+and the restart deferred by one turn, are states of the one transition table.
 """
 
 from __future__ import annotations
