@@ -53,6 +53,7 @@ from cercle.node.ingest import Pipeline
 from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
+from cercle.protocol import syncstream as W
 from cercle.protocol.identity import Identity
 from cercle.storage import Store
 
@@ -193,8 +194,7 @@ async def reconcile(
 
 def recon_bytes(rep: D.SyncReport) -> int:
     """Reconciliation bytes both ways, without the two empty END frames of the transfer."""
-    end = D._HEADER.size
-    return rep.bytes_sent + rep.bytes_received - 2 * end
+    return rep.bytes_sent + rep.bytes_received - 2 * W.FRAME_HEADER_SIZE
 
 
 # ---------------------------------------------------------------- main

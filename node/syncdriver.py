@@ -1,45 +1,42 @@
-"""Drives a history-sync session over a byte stream, then moves the records.
+"""Runs one history-sync session over a trio byte stream.
 
-The reconciliation itself is the pure machine of ``protocol.sync``; this module
-only frames its messages on a stream, answers its events, and afterwards moves
-the records each side found missing: both sides push what the other lacks, in
-order, while receiving what they lack, and hand received records to the node's
-ingest in batches (so a catch-up of 100 000 records is a few hundred commits).
-
-Frames on the stream (``/cercle/sync/1.0.0``)::
-
-    type (u8) ‖ length (u32, big-endian) ‖ payload
-
-| type | payload                         | limit      |
-|------|---------------------------------|------------|
-| 1    | one reconciliation message      | 64 KiB     |
-| 2    | one signed record envelope      | 16 KiB     |
-| 3    | empty: no more records from me  | 0          |
-| 4    | empty: I do not host this scope | 0          |
-
-Records received that the reconciliation did not ask for are dropped and
-counted: a peer cannot use sync to push arbitrary data at us.
+The protocol itself, frames, reconciliation turns, scope refusal, the transfer of
+records and the rule that records nobody asked for are dropped, is the pure
+``protocol.syncstream.SyncSession`` (specs/sync.md §14). This module only does what
+needs I/O: it reads the stream and feeds the session, writes what the session
+produces, and answers its events with the node's callbacks: ``hosted`` (which items,
+if any, this node holds for a requested scope), ``get_raws`` (read records from the
+store, ``PUSH_CHUNK`` per read transaction) and ``ingest`` (hand received records to
+the writer, up to 1 000 at once, so a catch-up of 100 000 records is a few hundred
+commits). During the transfer it pushes while it receives (full duplex), so two
+nodes that both have much to send never wait on each other.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
 
-from cercle.protocol import records as R
 from cercle.protocol import sync as S
-from cercle.protocol.errors import RemoteProtocolError
+from cercle.protocol import syncstream as W
+from cercle.protocol.syncstream import PROTOCOL_ID, SyncReport
 
-PROTOCOL_ID = "/cercle/sync/1.0.0"
-T_SYNC, T_RECORD, T_END, T_REFUSE = 1, 2, 3, 4
-_LIMITS = {T_SYNC: S.MAX_FRAME_SIZE, T_RECORD: R.MAX_RECORD_BYTES, T_END: 0, T_REFUSE: 0}
-_HEADER = struct.Struct(">BI")
+__all__ = [
+    "PROTOCOL_ID",
+    "PUSH_CHUNK",
+    "ByteStream",
+    "GetRaws",
+    "Hosted",
+    "Ingest",
+    "SyncReport",
+    "sync_as_initiator",
+    "sync_as_responder",
+]
+
 PUSH_CHUNK = 256  # records read from the store per read transaction
-INGEST_BATCH = 1000  # records handed to ingest at once
+RECEIVE_SIZE = 65536  # most bytes asked of the stream at once
 
 
 class ByteStream(Protocol):
@@ -50,190 +47,75 @@ class ByteStream(Protocol):
 
 GetRaws = Callable[[Sequence[bytes]], Awaitable[list[bytes]]]
 Ingest = Callable[[list[bytes]], Awaitable[None]]
-
-
-@dataclass
-class SyncReport:
-    scope: bytes | None = None
-    refused: bool = False
-    needed: int = 0  # records the peer had and we lacked
-    offered: int = 0  # records we had and the peer lacked
-    received: int = 0
-    sent: int = 0
-    unrequested: int = 0
-    round_trips: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    stats: dict[str, int] = field(default_factory=dict)
-
-
-class FrameReader:
-    def __init__(self, stream: ByteStream) -> None:
-        self.stream = stream
-        self.buf = bytearray()
-        self.bytes_received = 0
-
-    async def next(self) -> tuple[int, bytes] | None:
-        """The next frame, or None at a clean end of stream."""
-        while True:
-            if len(self.buf) >= _HEADER.size:
-                kind, size = _HEADER.unpack_from(self.buf)
-                if kind not in _LIMITS:
-                    raise RemoteProtocolError(f"unknown sync frame type {kind}")
-                if size > _LIMITS[kind]:
-                    raise RemoteProtocolError(f"sync frame of {size} bytes is too large")
-                end = _HEADER.size + size
-                if len(self.buf) >= end:
-                    payload = bytes(self.buf[_HEADER.size : end])
-                    del self.buf[:end]
-                    return kind, payload
-            data = await self.stream.receive_some(65536)
-            if not data:
-                if self.buf:
-                    raise RemoteProtocolError("stream closed in the middle of a frame")
-                return None
-            self.bytes_received += len(data)
-            self.buf += data
-
-
-def frame(kind: int, payload: bytes = b"") -> bytes:
-    return _HEADER.pack(kind, len(payload)) + payload
-
-
-async def _reconcile(
-    machine: S.SyncMachine,
-    stream: ByteStream,
-    reader: FrameReader,
-    report: SyncReport,
-    hosted: Callable[[bytes], Awaitable[S.ItemStore | None]] | None,
-) -> tuple[list[bytes], list[bytes]] | None:
-    """Run the machine to Done; return (need, have), or None if the scope was refused."""
-    need: list[bytes] = []
-    have: list[bytes] = []
-    while True:
-        # next_event() may queue a reply while it digests input: flush after it.
-        event = machine.next_event()
-        out = machine.data_to_send()
-        if out:
-            await stream.send_all(frame(T_SYNC, out))
-            report.bytes_sent += len(out) + _HEADER.size
-        if event is S.NEED_DATA:
-            got = await reader.next()
-            if got is None:
-                machine.receive_data(b"")
-                continue
-            kind, payload = got
-            if kind == T_REFUSE:
-                report.refused = True
-                return None
-            if kind != T_SYNC:
-                raise RemoteProtocolError("record frame before reconciliation ended")
-            machine.receive_data(payload)
-        elif isinstance(event, S.ScopeRequest):
-            report.scope = event.scope
-            items = await hosted(event.scope) if hosted is not None else None
-            if items is None:
-                report.refused = True
-                await stream.send_all(frame(T_REFUSE))
-                return None
-            machine.accept(items)
-        elif isinstance(event, S.NeedIds):
-            need.extend(event.ids)
-        elif isinstance(event, S.HaveIds):
-            have.extend(event.ids)
-        elif isinstance(event, S.Done):
-            return need, have
-
-
-async def _transfer(
-    stream: ByteStream,
-    reader: FrameReader,
-    need: list[bytes],
-    have: list[bytes],
-    get_raws: GetRaws,
-    ingest: Ingest,
-    report: SyncReport,
-) -> None:
-    """Push what the peer lacks while receiving what we lack (full duplex)."""
-    wanted = set(need)
-
-    async def push() -> None:
-        for i in range(0, len(have), PUSH_CHUNK):
-            raws = await get_raws(have[i : i + PUSH_CHUNK])
-            data = b"".join(frame(T_RECORD, raw) for raw in raws)
-            await stream.send_all(data)
-            report.bytes_sent += len(data)
-            report.sent += len(raws)
-        await stream.send_all(frame(T_END))
-
-    async def pull() -> None:
-        batch: list[bytes] = []
-        while True:
-            got = await reader.next()
-            if got is None:
-                raise RemoteProtocolError("stream closed before the end of records")
-            kind, payload = got
-            if kind == T_END:
-                break
-            if kind != T_RECORD:
-                raise RemoteProtocolError(f"unexpected frame type {kind} during transfer")
-            rid = R.record_id(payload)
-            if rid not in wanted:
-                report.unrequested += 1
-                continue
-            wanted.discard(rid)
-            batch.append(payload)
-            if len(batch) >= INGEST_BATCH:
-                await ingest(batch)
-                report.received += len(batch)
-                batch = []
-        if batch:
-            await ingest(batch)
-            report.received += len(batch)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(push)
-        await pull()
+Hosted = Callable[[bytes], Awaitable[S.ItemStore | None]]
 
 
 async def sync_as_initiator(
     stream: ByteStream, scope: bytes, items: S.ItemStore, get_raws: GetRaws, ingest: Ingest
 ) -> SyncReport:
-    report = SyncReport(scope=scope)
-    reader = FrameReader(stream)
-    machine = S.SyncMachine(S.Role.INITIATOR, items, scope=scope)
-    machine.initiate()
-    result = await _reconcile(machine, stream, reader, report, None)
-    return await _finish(machine, stream, reader, result, get_raws, ingest, report)
+    """Ask the peer to sync ``scope`` against ``items``; move the records both ways."""
+    session = W.SyncSession(W.Role.INITIATOR, items, scope=scope)
+    return await _drive(session, stream, get_raws, ingest, None)
 
 
 async def sync_as_responder(
-    stream: ByteStream,
-    hosted: Callable[[bytes], Awaitable[S.ItemStore | None]],
-    get_raws: GetRaws,
-    ingest: Ingest,
+    stream: ByteStream, hosted: Hosted, get_raws: GetRaws, ingest: Ingest
 ) -> SyncReport:
-    report = SyncReport()
-    reader = FrameReader(stream)
-    machine = S.SyncMachine(S.Role.RESPONDER)
-    result = await _reconcile(machine, stream, reader, report, hosted)
-    return await _finish(machine, stream, reader, result, get_raws, ingest, report)
+    """Serve one session; ``hosted(scope)`` gives the items, or None to refuse."""
+    session = W.SyncSession(W.Role.RESPONDER)
+    return await _drive(session, stream, get_raws, ingest, hosted)
 
 
-async def _finish(
-    machine: S.SyncMachine,
+async def _drive(
+    session: W.SyncSession,
     stream: ByteStream,
-    reader: FrameReader,
-    result: tuple[list[bytes], list[bytes]] | None,
     get_raws: GetRaws,
     ingest: Ingest,
-    report: SyncReport,
+    hosted: Hosted | None,
 ) -> SyncReport:
-    stats = machine.statistics()
-    report.round_trips = max(stats.messages_sent, stats.messages_received)
-    if result is not None:
-        need, have = result
-        report.needed, report.offered = len(need), len(have)
-        await _transfer(stream, reader, need, have, get_raws, ingest, report)
-    report.bytes_received = reader.bytes_received
-    return report
+    """Reconciliation: strictly alternating, one task. Then the full-duplex transfer."""
+    while True:
+        event = session.next_event()
+        # next_event() may queue a reply while it digests input: flush after it.
+        out = session.data_to_send()
+        if out:
+            await stream.send_all(out)
+        if event is W.NEED_DATA:
+            session.receive_data(await stream.receive_some(RECEIVE_SIZE))
+        elif isinstance(event, W.ScopeRequested):
+            items = await hosted(event.scope) if hosted is not None else None
+            if items is None:
+                session.refuse()
+            else:
+                session.accept(items)
+        elif isinstance(event, W.PushRecords):
+            await _transfer(session, stream, event.ids, get_raws, ingest)
+        elif isinstance(event, W.Done):
+            return event.report
+        # ScopeRefused: Done follows.
+
+
+async def _transfer(
+    session: W.SyncSession,
+    stream: ByteStream,
+    ids: Sequence[bytes],
+    get_raws: GetRaws,
+    ingest: Ingest,
+) -> None:
+    """Push what the peer lacks (one task) while receiving what we lack (this one)."""
+
+    async def push() -> None:
+        for i in range(0, len(ids), PUSH_CHUNK):
+            session.send_records(await get_raws(ids[i : i + PUSH_CHUNK]))
+            await stream.send_all(session.data_to_send())
+        session.end_records()
+        await stream.send_all(session.data_to_send())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(push)
+        while not isinstance(event := session.next_event(), W.EndOfRecords):
+            if event is W.NEED_DATA:
+                session.receive_data(await stream.receive_some(RECEIVE_SIZE))
+            else:
+                assert isinstance(event, W.RecordsReceived)
+                await ingest(list(event.raws))

@@ -4,7 +4,8 @@ Two nodes hold sets of records for one scope (a community id). This module finds
 little traffic, which record ids each side lacks, as negentropy does: fingerprints of
 ranges of (timestamp_ms, id), ranges that differ are split recursively, small ranges
 are compared item by item. It outputs ids to fetch (`NeedIds`) and ids to push
-(`HaveIds`); moving the records themselves is the driver's job.
+(`HaveIds`); framing the messages on the stream and moving the records themselves
+is `protocol/syncstream.py`'s job.
 
 Why pure: like h11/h2 the protocol is a state machine fed bytes (`receive_data`) that
 yields events (`next_event`) and produces bytes (`data_to_send`). There is no socket,
@@ -17,7 +18,8 @@ Bandwidth notes (see specs/sync.md): sub-range fingerprints are sent truncated t
 bytes and leaves as 4-byte id prefixes ("weak" pass). A weak collision can only hide a
 difference, never invent one, so at the end both sides check that their set minus
 what it gives plus what it gets has the peer's full 16-byte fingerprint; if not, the
-initiator runs a second, "strong" pass (16-byte fingerprints, full ids).
+initiator runs a second, "strong" pass (16-byte fingerprints, full ids). Both passes,
+and the restart deferred by one turn, are states of the one transition table.
 """
 
 from __future__ import annotations
@@ -483,6 +485,7 @@ class SyncStatistics:
     messages_received: int
     bytes_sent: int
     bytes_received: int
+    strong_pass: bool = False  # the initiator started the strong pass (§7)
 
 
 # --- state machine -------------------------------------------------------------------------
@@ -496,7 +499,9 @@ class Role(Enum):
 class State(Enum):
     IDLE = "idle"  # initiator: before initiate(); responder: before the first message
     ACCEPTING = "accepting"  # responder: ScopeRequest emitted, waiting for accept()
-    WAITING = "waiting"  # a message from the peer is expected
+    WAITING = "waiting"  # a message from the peer is expected (weak pass)
+    STRONG_PENDING = "strong_pending"  # initiator: waiting; my next message restarts strong
+    STRONG = "strong"  # initiator: a message is expected, in the strong pass (§7)
     DONE = "done"
     ERROR = "error"
 
@@ -506,10 +511,14 @@ class _Input(Enum):
     OPEN = "open"  # responder received the opening message
     CONTINUE = "continue"  # we answered and expect another message
     FINISH = "finish"  # nothing more is expected either way
+    STRONG_NOW = "restart strong"  # check failed: this message restarts with the strong pass
+    STRONG_NEXT = "defer strong"  # check failed, this message has ranges: restart in the next
+    RESTART = "restart"  # the deferred restart is queued after the peer's message
+    FAIL = "fail"  # a remote protocol error
 
 
 _I, _R = Role.INITIATOR, Role.RESPONDER
-# Every legal transition; anything else is an error (ERROR is reachable from anywhere).
+# Every legal transition; anything else is an error.
 _TRANSITIONS: Final[dict[tuple[Role, State, _Input], State]] = {
     (_I, State.IDLE, _Input.INITIATE): State.WAITING,
     (_R, State.IDLE, _Input.OPEN): State.ACCEPTING,
@@ -517,10 +526,25 @@ _TRANSITIONS: Final[dict[tuple[Role, State, _Input], State]] = {
     (_R, State.ACCEPTING, _Input.FINISH): State.DONE,
     (_I, State.WAITING, _Input.CONTINUE): State.WAITING,
     (_I, State.WAITING, _Input.FINISH): State.DONE,
+    (_I, State.WAITING, _Input.STRONG_NOW): State.STRONG,
+    (_I, State.WAITING, _Input.STRONG_NEXT): State.STRONG_PENDING,
+    (_I, State.STRONG_PENDING, _Input.RESTART): State.STRONG,
+    (_I, State.STRONG, _Input.CONTINUE): State.STRONG,
+    (_I, State.STRONG, _Input.FINISH): State.DONE,
     (_R, State.WAITING, _Input.CONTINUE): State.WAITING,
     (_R, State.WAITING, _Input.FINISH): State.DONE,
+    # a remote protocol error, from every state each role can be in
+    **{
+        (_I, st, _Input.FAIL): State.ERROR
+        for st in (State.IDLE, State.WAITING, State.STRONG_PENDING, State.STRONG, State.DONE)
+    },
+    **{
+        (_R, st, _Input.FAIL): State.ERROR
+        for st in (State.IDLE, State.ACCEPTING, State.WAITING, State.DONE)
+    },
 }
 del _I, _R
+_EXPECTING: Final = frozenset({State.WAITING, State.STRONG_PENDING, State.STRONG})
 
 _Work: TypeAlias = tuple[Bound, Range]  # (lower bound, range to send)
 
@@ -588,8 +612,7 @@ class SyncMachine:
         self._peer_fp: bytes | None = None  # peer's whole-set fingerprint
         self._peer_more = False  # peer's last message said it has more queued
         self._send_fp = False  # include our whole-set fingerprint in the next message
-        self._strong = False  # initiator: the strong pass has been started
-        self._restart_pending = False  # initiator: start the strong pass next message
+        self._strong_pass = False  # statistics: the STRONG state was entered
         self._needed: set[bytes] = set()
         self._had: set[bytes] = set()
         self._needed_sum = 0
@@ -609,7 +632,11 @@ class SyncMachine:
     def statistics(self) -> SyncStatistics:
         s = self._stats
         return SyncStatistics(
-            messages_sent=s[0], messages_received=s[1], bytes_sent=s[2], bytes_received=s[3]
+            messages_sent=s[0],
+            messages_received=s[1],
+            bytes_sent=s[2],
+            bytes_received=s[3],
+            strong_pass=self._strong_pass,
         )
 
     def initiate(self) -> None:
@@ -666,12 +693,14 @@ class SyncMachine:
         self._state = new
         if new is State.DONE:
             self._events.append(Done())
+        elif new is State.STRONG:
+            self._strong_pass = True
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
             fn()
         except RemoteProtocolError:
-            self._state = State.ERROR
+            self._fire(_Input.FAIL)
             raise
 
     def _set_items(self, items: ItemStore) -> None:
@@ -683,7 +712,7 @@ class SyncMachine:
         return fingerprint(self._sum, self._count)
 
     def _process_input(self) -> None:
-        expecting = self._state is State.WAITING or (
+        expecting = self._state in _EXPECTING or (
             self._state is State.IDLE and self.role is Role.RESPONDER
         )
         if self._rx and not expecting:
@@ -741,9 +770,9 @@ class SyncMachine:
             self._peer_fp = msg.fingerprint
         self._peer_more = msg.more
         questions = self._apply(msg.ranges)
-        if self._restart_pending:
-            self._restart_pending = False
-            self._backlog.append((ZERO, Fingerprint(upper=INF, fingerprint=self._whole_fp())))
+        if self._state is State.STRONG_PENDING:
+            self._fire(_Input.RESTART)
+            self._backlog.append((ZERO, self._restart()))
         self._respond(must_reply=questions or msg.more)
 
     # -- reconciliation ----------------------------------------------------------------
@@ -856,35 +885,44 @@ class SyncMachine:
     # -- output ------------------------------------------------------------------------
 
     def _respond(self, *, must_reply: bool) -> None:
-        """Decide whether to answer, what, and whether the session ends."""
+        """Decide whether to answer, what, and whether the session ends (§6, §7)."""
         if not must_reply and not self._backlog:
             if self._consistent():
                 self._fire(_Input.FINISH)
                 return
             if self.role is Role.RESPONDER:
                 raise RemoteProtocolError("peer ended the sync but our sets still differ")
-            self._start_strong_pass()
-            self._backlog.append((ZERO, Fingerprint(upper=INF, fingerprint=self._whole_fp())))
+            self._check_weak_pass()
+            self._backlog.append((ZERO, self._restart()))
+            self._send(self._compose())
+            self._fire(_Input.STRONG_NOW)
+            return
         msg = self._compose()
         expect = msg.more or self._peer_more or any(_is_question(r) for r in msg.ranges)
+        step = _Input.CONTINUE if expect else _Input.FINISH
         if not expect and not self._consistent():
-            # The initiator will see the mismatch and start the strong pass.
-            expect = True
+            # The initiator sees the mismatch and starts the strong pass; the responder
+            # expects that restart.
+            step = _Input.CONTINUE
             if self.role is Role.INITIATOR:
-                self._start_strong_pass()
+                self._check_weak_pass()
                 if msg.ranges:  # they overlap [ZERO, INF): restart in the next message
-                    self._restart_pending = True
+                    step = _Input.STRONG_NEXT
                     msg = Message(fingerprint=msg.fingerprint, more=True, ranges=msg.ranges)
                 else:
-                    restart = Fingerprint(upper=INF, fingerprint=self._whole_fp())
-                    msg = Message(fingerprint=msg.fingerprint, ranges=(restart,))
+                    step = _Input.STRONG_NOW
+                    msg = Message(fingerprint=msg.fingerprint, ranges=(self._restart(),))
         self._send(msg)
-        self._fire(_Input.CONTINUE if expect else _Input.FINISH)
+        self._fire(step)
 
-    def _start_strong_pass(self) -> None:
-        if self._strong:
+    def _check_weak_pass(self) -> None:
+        """The final check failed: a weak collision, unless the strong pass already ran."""
+        if self._state is not State.WAITING:
             raise RemoteProtocolError("peer's fingerprint does not match the ids it reported")
-        self._strong = True
+
+    def _restart(self) -> Fingerprint:
+        """The strong pass's first range: my full fingerprint of [ZERO, INF)."""
+        return Fingerprint(upper=INF, fingerprint=self._whole_fp())
 
     def _compose(self) -> Message:
         """Take as many queued ranges, in key order, as fit in one frame."""

@@ -161,7 +161,7 @@ def test_any_two_sets_reconcile_to_their_differences(
     p = Pair(a, b, params)
     p.run()
     assert_reconciled(p)
-    event(f"strong pass: {p.a._strong}, round trips: {min(p.round_trips, 5)}")
+    event(f"strong pass: {p.a.statistics().strong_pass}, round trips: {min(p.round_trips, 5)}")
 
 
 @settings(FAST, max_examples=200)
@@ -203,7 +203,103 @@ def test_weak_collision_triggers_strong_pass() -> None:
     p = Pair([*common, x], [*common, y])
     p.run()
     assert_reconciled(p)
-    assert p.a._strong  # the weak pass could not see the difference
+    assert p.a.statistics().strong_pass  # the weak pass could not see the difference
+
+
+# --- strong pass states (§7): a fake responder whose whole-set fingerprint lies ------------
+
+BOGUS = bytes(range(16))  # a whole-set fingerprint that no reported ids can match
+A = (1, rid(1))
+
+
+def answer(m: SyncMachine, data: bytes) -> S.Message | None:
+    """Feed one message to m, drain its events, and decode its reply (None if silent)."""
+    feed(m, data, eof=False)
+    out = m.data_to_send()
+    return S.decode_message(out) if out else None
+
+
+def is_restart(msg: S.Message | None) -> bool:
+    """Is msg the strong pass's start: my full fingerprint of [ZERO, INF), nothing else?"""
+    full = S.fingerprint(int.from_bytes(A[1], "little"), 1)
+    return msg is not None and msg.ranges == (S.Fingerprint(upper=S.INF, fingerprint=full),)
+
+
+def test_strong_pass_restarts_at_once_when_nothing_else_is_said() -> None:
+    # No question and nothing queued: the initiator's check fails, the restart goes now.
+    m = started_initiator([A])
+    assert is_restart(answer(m, reply(fp=BOGUS)))
+    assert m.state is State.STRONG and m.statistics().strong_pass
+    # The peer answers nothing in the strong pass and the check still fails: its fault.
+    assert_remote_error(m, reply(fp=None), eof=False)
+
+
+def test_strong_pass_restarts_in_a_message_of_its_own() -> None:
+    # A question whose answer is empty (the peer lists my own item): the reply is the restart.
+    m = started_initiator([A])
+    assert is_restart(answer(m, reply([None, b"", 2, 4, A[1][:4]], fp=BOGUS)))
+    assert m.state is State.STRONG
+
+
+def test_strong_pass_restart_is_deferred_after_ranges() -> None:
+    # The peer lists nothing: my Diff (no question) goes first, with more=True ...
+    m = started_initiator([A])
+    first = answer(m, reply([None, b"", 2, 4, b""], fp=BOGUS))
+    assert first is not None and first.more and isinstance(first.ranges[0], S.Diff)
+    assert m.state is State.STRONG_PENDING and not m.statistics().strong_pass
+    # ... and the restart in my next message, whatever the peer said.
+    assert is_restart(answer(m, reply(fp=None)))
+    assert m.state is State.STRONG and m.statistics().strong_pass
+
+
+def test_strong_pass_pending_then_garbage() -> None:
+    m = started_initiator([A])
+    answer(m, reply([None, b"", 2, 4, b""], fp=BOGUS))
+    assert m.state is State.STRONG_PENDING
+    assert_remote_error(m, b"\xc1", eof=False)
+
+
+def fired_transitions(monkeypatch: pytest.MonkeyPatch) -> set[tuple[object, ...]]:
+    """Record every (role, state, input) that SyncMachine._fire is given from now on."""
+    seen: set[tuple[object, ...]] = set()
+    fire = SyncMachine._fire
+
+    def recording(self: SyncMachine, inp: S._Input) -> None:
+        seen.add((self.role, self._state, inp))
+        fire(self, inp)
+
+    monkeypatch.setattr(SyncMachine, "_fire", recording)
+    return seen
+
+
+def test_every_transition_in_the_table_is_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = fired_transitions(monkeypatch)
+    common = [(k, rid(k)) for k in range(50)]
+    x = (99, b"\x01\x02\x03\x04" + b"\xaa" * 28)
+    y = (99, b"\x01\x02\x03\x04" + b"\xbb" * 28)
+    for a, b in [
+        ([], []),  # equal: the responder finishes on accept
+        ([A], []),
+        ([*common, x], [*common, y]),  # weak collision: the restart goes at once
+        ([*common, x, (98, rid(1000))], [*common, y]),  # ... or after the Ids
+    ]:
+        Pair(a, b).run()
+    # remote errors in every state: the strong pass's, then the others'
+    test_strong_pass_restarts_at_once_when_nothing_else_is_said()
+    test_strong_pass_pending_then_garbage()
+    test_peer_closes_early_or_talks_out_of_turn()  # initiator: IDLE, WAITING, DONE
+    test_peer_ends_session_inconsistently()  # responder: WAITING
+    assert_remote_error(SyncMachine(Role.RESPONDER), b"\xc1")  # responder: IDLE
+    ini = SyncMachine(Role.INITIATOR, SortedItems([]), scope=SCOPE)
+    ini.initiate()
+    accepting = SyncMachine(Role.RESPONDER)
+    accepting.receive_data(ini.data_to_send())
+    assert isinstance(accepting.next_event(), ScopeRequest)
+    assert_remote_error(accepting, b"\x90", eof=False)  # responder: ACCEPTING
+    p = Pair([A], [A])
+    p.run()
+    assert_remote_error(p.b, reply(fp=None), eof=False)  # responder: DONE
+    assert set(S._TRANSITIONS) - seen == set()
 
 
 def test_large_difference_spans_many_frames() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from cercle.node import syncdriver as D
 from cercle.node.ingest import Pipeline
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
+from cercle.protocol import syncstream as W
 from cercle.protocol.errors import RemoteProtocolError
 from cercle.storage import Store
 from tests import factory as F
@@ -40,9 +41,14 @@ def hooks(store: Store) -> tuple[D.GetRaws, D.Ingest]:
 
 
 async def run_pair(
-    a: Store, b: Store, scope: bytes, *, hosts: bytes | None = None
+    a: Store,
+    b: Store,
+    scope: bytes,
+    *,
+    hosts: bytes | None = None,
+    pair: Callable[[], tuple[D.ByteStream, D.ByteStream]] = trio.testing.memory_stream_pair,
 ) -> tuple[D.SyncReport, D.SyncReport]:
-    left, right = trio.testing.memory_stream_pair()
+    left, right = pair()
     results: dict[str, D.SyncReport] = {}
     ga, ia = hooks(a)
     gb, ib = hooks(b)
@@ -78,6 +84,16 @@ async def test_partitioned_stores_converge_both_ways(tmp_path: Path) -> None:
     assert ra.received == 25 and rb.received == 40 and ra.unrequested == 0
     assert a.scope_items(COMM.id) == b.scope_items(COMM.id)
     assert a.check() == [] and b.check() == []
+
+
+async def test_both_sides_push_at_once_without_buffering(tmp_path: Path) -> None:
+    # A lockstep stream buffers nothing: send_all waits for the peer to read. Both
+    # sides having much to push, a driver that only read after pushing would hang.
+    a = make_store(tmp_path / "a", [COMM, *ratings(600)])
+    b = make_store(tmp_path / "b", [COMM, *ratings(600, offset=5000)])
+    ra, rb = await run_pair(a, b, COMM.id, pair=trio.testing.lockstep_stream_pair)
+    assert ra.received == rb.received == 600 == ra.sent == rb.sent
+    assert a.scope_items(COMM.id) == b.scope_items(COMM.id)
 
 
 async def test_fresh_node_catches_up_and_equal_sets_take_one_round_trip(tmp_path: Path) -> None:
@@ -116,7 +132,7 @@ async def test_garbage_from_a_peer_is_a_remote_error(tmp_path: Path) -> None:
 
             async def peer() -> None:
                 await right.receive_some()
-                await right.send_all(D.frame(D.T_SYNC, b"\xc1garbage"))
+                await right.send_all(W.encode_frame(W.FrameType.SYNC, b"\xc1garbage"))
 
             n.start_soon(peer)
             with pytest.raises(RemoteProtocolError):
@@ -126,15 +142,34 @@ async def test_garbage_from_a_peer_is_a_remote_error(tmp_path: Path) -> None:
     assert a.count() == 1
 
 
-async def test_oversize_or_unknown_frames_are_refused() -> None:
+async def serve_bytes(data: bytes) -> None:
+    """Run a responder against a peer that sends ``data`` and closes."""
     left, right = trio.testing.memory_stream_pair()
-    await right.send_all(struct_frame(9, 0))
+
+    async def hosted(scope: bytes) -> S.ItemStore | None:
+        return S.SortedItems([])
+
+    async def no_raws(ids: Sequence[bytes]) -> list[bytes]:
+        return []
+
+    async def no_ingest(raws: list[bytes]) -> None:
+        return None
+
+    await left.send_all(data)
+    await left.send_eof()
+    with trio.fail_after(10):
+        await D.sync_as_responder(right, hosted, no_raws, no_ingest)
+
+
+async def test_oversize_unknown_or_truncated_frames_are_refused() -> None:
     with pytest.raises(RemoteProtocolError, match="unknown"):
-        await D.FrameReader(left).next()
-    left, right = trio.testing.memory_stream_pair()
-    await right.send_all(struct_frame(D.T_RECORD, R.MAX_RECORD_BYTES + 1))
+        await serve_bytes(struct_frame(9, 0))
     with pytest.raises(RemoteProtocolError, match="too large"):
-        await D.FrameReader(left).next()
+        await serve_bytes(struct_frame(W.FrameType.RECORD, R.MAX_RECORD_BYTES + 1))
+    with pytest.raises(RemoteProtocolError, match="middle of a frame"):
+        await serve_bytes(struct_frame(W.FrameType.SYNC, 10) + b"abc")
+    with pytest.raises(RemoteProtocolError, match="record"):
+        await serve_bytes(struct_frame(W.FrameType.RECORD, 0))
 
 
 def struct_frame(kind: int, size: int) -> bytes:
