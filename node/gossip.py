@@ -28,7 +28,7 @@ import trio
 
 from cercle.node.net import Network, PublishRejected
 from cercle.node.pacing import TokenBucket
-from cercle.node.writer import INBOX, Counter, Submission, Writer
+from cercle.node.writer import GOSSIP, INBOX, Counter, Submission, Writer
 from cercle.protocol import records as R
 from cercle.protocol.errors import Reason, Rejected
 from cercle.protocol.topics import topic_for, topic_of_scope
@@ -103,7 +103,7 @@ class Gossip:
         if from_peer == self.net.peer_id:
             return  # our own publish: already stored
         rec = self._validated.pop(R.record_id(data), None)
-        sub = Submission([rec] if rec else [], [] if rec else [data], "gossip")
+        sub = Submission([rec] if rec else [], [] if rec else [data], GOSSIP)
         if not self.writer.offer(sub):
             self.counters["gossip.inbox_full"] += 1  # sync will bring it later
 

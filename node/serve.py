@@ -50,7 +50,7 @@ from cercle.node.relay import Relay
 from cercle.node.syncdriver import SyncReport
 from cercle.node.syncing import Hosting, SyncService
 from cercle.node.trustkeeper import TrustKeeper
-from cercle.node.writer import Submission, Writer
+from cercle.node.writer import GOSSIP, Submission, Writer
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
 from cercle.protocol.localapi import EVENT_PEER, EVENT_RECORD
@@ -200,7 +200,7 @@ class Node:
         s.moderation.after_commit(rec, out)
         if out.status is not Status.STORED:
             return
-        if source == "gossip":
+        if source == GOSSIP:
             s.gossip.arrived(rec)
         self.events.publish(EVENT_RECORD, views.record_event(rec, source, out.removed))
         if (

@@ -31,7 +31,7 @@ from cercle.node import syncdriver as D
 from cercle.node.api import views
 from cercle.node.api.server import EventHub
 from cercle.node.net import Network
-from cercle.node.writer import Counter, Writer
+from cercle.node.writer import SYNC, Counter, Writer
 from cercle.protocol import sync as S
 from cercle.protocol.errors import RemoteProtocolError
 from cercle.protocol.localapi import EVENT_SYNC
@@ -237,7 +237,7 @@ class SyncService:
         return self.store.get_raws(ids)
 
     async def _ingest(self, raws: list[bytes]) -> None:
-        await self.writer.submit(raws=raws, source="sync")
+        await self.writer.submit(raws=raws, source=SYNC)
 
     def _finished(self, peer_id: str, report: D.SyncReport, role: str) -> None:
         self.counters["sync.sessions"] += 1

@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # records committed in one write transaction, at most (then the next batch)
 INBOX = 20_000  # submissions waiting for the writer; gossip finding it full is counted
-LOCAL = "local"  # the source of records we sign ourselves
+# Where records come from (the ``source`` of ``record`` events, specs/local-api.md §6).
+LOCAL = "local"  # we signed them
+GOSSIP = "gossip"
+SYNC = "sync"
 
 AfterCommit = Callable[[R.Record, Outcome, str], None]
 PowExemptions = Callable[[Sequence[R.Record]], set[bytes]]

@@ -22,7 +22,8 @@ from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol.topics import community_topic
 from tests import factory as F
-from tests.test_node import has, make_node, new_community, running, until
+from tests.helpers import make_node, running, until
+from tests.test_node import has, new_community
 
 pytestmark = pytest.mark.slow
 
@@ -95,9 +96,9 @@ class JsPeer:
 
     async def wait(self, pred: Callable[[], bool], what: str, timeout: float = 30) -> None:
         try:
-            await until(pred, timeout)
-        except trio.TooSlowError:
-            pytest.fail(f"timed out waiting for {what}\n{self.diagnostics()}")
+            await until(pred, what, timeout=timeout)
+        except AssertionError as exc:
+            pytest.fail(f"{exc}\n{self.diagnostics()}")
 
 
 def rejections(node: Node) -> int:

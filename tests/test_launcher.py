@@ -11,13 +11,10 @@ import builtins
 import getpass
 import os
 import re
-import shutil
 import signal
 import sys
 import time
 import types
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,11 +25,9 @@ from cercle.node.files.keystore import create_identity, read_keystore
 
 
 @pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # Unix socket paths are short (< 104 bytes): stay right under /tmp.
-    root = Path(f"/tmp/cN-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+def data_dir(short_dir: Path) -> Path:
+    """A data directory that does not exist yet, with a short path (for the socket)."""
+    return short_dir / "d"
 
 
 @pytest.fixture
@@ -92,7 +87,7 @@ def _kill_quietly(pid: int) -> None:
 
 
 def test_first_run_creates_identity_starts_node_and_opens_tui(
-    short_dir: Path,
+    data_dir: Path,
     clean_env: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -103,42 +98,42 @@ def test_first_run_creates_identity_starts_node_and_opens_tui(
     _script(monkeypatch, ["", "Test User"], ["s3cret", "typo", "s3cret", "s3cret"])
     pid = None
     try:
-        assert main(["--data-dir", str(short_dir)]) == 0
+        assert main(["--data-dir", str(data_dir)]) == 0
         out = capsys.readouterr().out
         match = re.search(r"pid (\d+)", out)
         assert match, out
         pid = int(match.group(1))
         assert "fingerprint" in out
-        assert read_keystore(short_dir / "identity.json").encrypted
-        assert calls == [short_dir / "api.sock"]
+        assert read_keystore(data_dir / "identity.json").encrypted
+        assert calls == [data_dir / "api.sock"]
 
         # The password reached the node through its environment, not its command line.
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         assert b"s3cret" not in cmdline and b"node" in cmdline
         assert b"CERCLE_PASSWORD=s3cret" in Path(f"/proc/{pid}/environ").read_bytes()
 
-        with ApiClient(short_dir / "api.sock") as client:
+        with ApiClient(data_dir / "api.sock") as client:
             assert client.call("identity.get")["display_name"] == "Test User"
 
         # Second run: the node is up, so no questions, no second node: just the TUI.
         _script(monkeypatch, [], [])
-        assert main(["--data-dir", str(short_dir)]) == 0
+        assert main(["--data-dir", str(data_dir)]) == 0
         assert "pid" not in capsys.readouterr().out
         # `cercle tui` attaches to it too.
-        assert main(["tui", "--data-dir", str(short_dir)]) == 0
-        assert calls == [short_dir / "api.sock"] * 3
+        assert main(["tui", "--data-dir", str(data_dir)]) == 0
+        assert calls == [data_dir / "api.sock"] * 3
 
         os.kill(pid, signal.SIGTERM)
         _wait_exit(pid, timeout=20)
         pid = None
-        assert not (short_dir / "api.sock").exists()
+        assert not (data_dir / "api.sock").exists()
     finally:
         if pid is not None:
             _kill_quietly(pid)
 
 
 def test_unencrypted_identity_is_an_explicit_choice(
-    short_dir: Path,
+    data_dir: Path,
     clean_env: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -155,38 +150,38 @@ def test_unencrypted_identity_is_an_explicit_choice(
     monkeypatch.setattr(launcher, "start_background_node", no_node)
     # Empty password, refuse the unencrypted key, empty again, accept it.
     _script(monkeypatch, ["Bob", "n", "yes"], ["", ""])
-    assert main(["--data-dir", str(short_dir)]) == 1
-    assert not read_keystore(short_dir / "identity.json").encrypted
+    assert main(["--data-dir", str(data_dir)]) == 1
+    assert not read_keystore(data_dir / "identity.json").encrypted
     assert started == [None]
     assert "not starting a node" in capsys.readouterr().err
 
 
 def test_tui_without_a_node_is_a_clear_error(
-    short_dir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--data-dir", str(short_dir), "tui"]) == 1
+    assert main(["--data-dir", str(data_dir), "tui"]) == 1
     err = capsys.readouterr().err
-    assert "no Cercle node is running" in err and str(short_dir) in err
+    assert "no Cercle node is running" in err and str(data_dir) in err
     assert "Traceback" not in err
-    assert not short_dir.exists()  # `cercle tui` creates nothing
+    assert not data_dir.exists()  # `cercle tui` creates nothing
 
 
-def test_no_terminal_prints_usage(short_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_terminal_prints_usage(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Without a terminal there is no one to ask and nowhere to draw: usage, status 2.
-    assert main(["--data-dir", str(short_dir)]) == 2
+    assert main(["--data-dir", str(data_dir)]) == 2
     assert "usage:" in capsys.readouterr().err
-    assert not short_dir.exists()
+    assert not data_dir.exists()
 
 
 def test_a_node_that_fails_to_start_is_an_error_naming_its_log(
-    short_dir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    short_dir.mkdir()
-    create_identity(short_dir / "identity.json", unencrypted=True)
-    (short_dir / "config.toml").write_text("listen = 5\n")  # the node refuses to start
-    assert main(["--data-dir", str(short_dir)]) == 1
+    data_dir.mkdir()
+    create_identity(data_dir / "identity.json", unencrypted=True)
+    (data_dir / "config.toml").write_text("listen = 5\n")  # the node refuses to start
+    assert main(["--data-dir", str(data_dir)]) == 1
     err = capsys.readouterr().err
-    log = short_dir / "logs" / "console.log"
+    log = data_dir / "logs" / "console.log"
     assert f"the node exited while starting (status 1); see {log}" in err
     assert "Traceback" not in err
     assert "'listen' has the wrong type" in log.read_text()  # what the log is for

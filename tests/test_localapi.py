@@ -12,12 +12,10 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shutil
 import socket
 import stat
 import struct
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -378,16 +376,6 @@ class FakeBackend:
 
     def unsubscribe(self, channel: trio.abc.ReceiveChannel[tuple[str, Any]]) -> None:
         self.hub.unsubscribe(channel)
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A data dir with a short path: Unix socket paths are limited to ~104 bytes."""
-    d = Path(tempfile.mkdtemp(prefix="cl", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +20,9 @@ from cercle.node.net import (
     message_id,
 )
 from cercle.node.pacing import SlidingWindow
+from tests.helpers import LOOPBACK, until
 
 TOPIC = "cercle/test/community"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 @dataclass
@@ -55,16 +54,10 @@ async def start(nursery: trio.Nursery, **kwargs: object) -> Node:
     return node
 
 
-async def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    with trio.fail_after(timeout):
-        while not pred():
-            await trio.sleep(0.01)
-
-
 async def link(a: Node, b: Node, topic: str = TOPIC) -> None:
     """Connect a to b and wait until each has the other in its mesh for topic."""
     await a.net.connect(b.net.listen_addrs[0])
-    await wait_for(
+    await until(
         lambda: (
             b.net.peer_id in a.net.mesh_peers(topic) and a.net.peer_id in b.net.mesh_peers(topic)
         )
@@ -133,14 +126,14 @@ async def test_two_nodes_publish_deliver_and_dedup() -> None:
         await link(a, b)
         assert [p.peer_id for p in a.net.peers()] == [b.net.peer_id]
         assert a.net.peers()[0].addrs
-        await wait_for(lambda: (b.net.peer_id, True) in a.peer_events)
-        await wait_for(lambda: (a.net.peer_id, True) in b.peer_events)
+        await until(lambda: (b.net.peer_id, True) in a.peer_events)
+        await until(lambda: (a.net.peer_id, True) in b.peer_events)
 
         payload = bytes(range(256)) * 4
         await a.net.publish(TOPIC, payload)
         await a.net.publish(TOPIC, payload)  # same record: one message
         await a.net.publish(TOPIC, b"after")
-        await wait_for(lambda: b"after" in b.data())
+        await until(lambda: b"after" in b.data())
         assert b.got[0] == (TOPIC, payload, a.net.peer_id)
         assert b.data().count(payload) == 1
         assert a.got == []  # own publishes are not delivered back
@@ -152,8 +145,8 @@ async def test_two_nodes_publish_deliver_and_dedup() -> None:
             await a.net.publish(TOPIC, b"bad")
 
         await a.net.disconnect(b.net.peer_id)
-        await wait_for(lambda: (b.net.peer_id, False) in a.peer_events)
-        await wait_for(lambda: (a.net.peer_id, False) in b.peer_events)
+        await until(lambda: (b.net.peer_id, False) in a.peer_events)
+        await until(lambda: (a.net.peer_id, False) in b.peer_events)
         assert a.net.peers() == []
         nursery.cancel_scope.cancel()
 
@@ -165,12 +158,12 @@ async def test_same_record_from_two_origins_is_one_message() -> None:
             await n.net.join(TOPIC)
         await link(a, b)
         await c.net.connect(b.net.listen_addrs[0])  # c publishes without joining (fanout)
-        await wait_for(lambda: b.net.peer_id in c.net.topic_peers(TOPIC))
+        await until(lambda: b.net.peer_id in c.net.topic_peers(TOPIC))
         await a.net.publish(TOPIC, b"record")
-        await wait_for(lambda: b"record" in b.data())
+        await until(lambda: b"record" in b.data())
         await c.net.publish(TOPIC, b"record")
         await c.net.publish(TOPIC, b"marker")
-        await wait_for(lambda: b"marker" in b.data())
+        await until(lambda: b"marker" in b.data())
         assert b.data().count(b"record") == 1
         assert c.net.statistics().published == 2  # c had not seen it: it did send it
         nursery.cancel_scope.cancel()
@@ -187,7 +180,7 @@ async def test_rejected_message_is_neither_delivered_nor_forwarded() -> None:
         b.reject.add(b"bad")
         await a.net.publish(TOPIC, b"bad")
         await a.net.publish(TOPIC, b"good")
-        await wait_for(lambda: b"good" in c.data() and b.net.statistics().rejected == 1)
+        await until(lambda: b"good" in c.data() and b.net.statistics().rejected == 1)
         assert b"bad" not in b.data()
         assert b"bad" not in c.data()
         assert c.got == [(TOPIC, b"good", b.net.peer_id)]
@@ -207,7 +200,7 @@ async def test_fifty_quick_publishes_all_arrive_over_two_hops() -> None:
         for m in sent:
             await a.net.publish(TOPIC, m)
         elapsed = trio.current_time() - start_t
-        await wait_for(lambda: len(c.got) == 50 and len(b.got) == 50, timeout=20)
+        await until(lambda: len(c.got) == 50 and len(b.got) == 50, timeout=20)
         assert sorted(b.data()) == sent
         assert sorted(c.data()) == sent
         s = a.net.statistics()
@@ -255,16 +248,16 @@ async def test_circuit_relay_v2_reserve_and_dial_through_relay() -> None:
         circuit = await target.net.reserve_on(relay.listen_addrs[0])
         assert circuit.endswith(f"/p2p-circuit/p2p/{target.net.peer_id}")
         # identify tells the target that this peer serves relay (HOP)
-        await wait_for(
+        await until(
             lambda: [(p.peer_id, p.relay) for p in target.net.peers()] == [(relay.peer_id, True)]
         )
         assert await dialer.net.connect(circuit) == target.net.peer_id
         # the dialer knows no direct address of the target: this link is relayed
         assert target.net.peer_id in [p.peer_id for p in dialer.net.peers()]
         assert not {p.peer_id: p.relay for p in dialer.net.peers()}[target.net.peer_id]
-        await wait_for(lambda: target.net.peer_id in dialer.net.mesh_peers(TOPIC))
+        await until(lambda: target.net.peer_id in dialer.net.mesh_peers(TOPIC))
         await dialer.net.publish(TOPIC, b"via relay")
-        await wait_for(lambda: b"via relay" in target.data())
+        await until(lambda: b"via relay" in target.data())
 
         async def echo(stream: ByteStream, peer_id: str) -> None:
             while chunk := await stream.receive_some(4096):
@@ -287,7 +280,7 @@ async def test_mdns_discovers_and_connects() -> None:
             net.enable_mdns()
             await nursery.start(net.serve)
         a, b = nets
-        await wait_for(
+        await until(
             lambda: (
                 b.peer_id in [p.peer_id for p in a.peers()]
                 and a.peer_id in [p.peer_id for p in b.peers()]
@@ -309,7 +302,7 @@ async def test_backpressure_without_pacing_loses_nothing() -> None:
         sent = [b"burst-%03d" % i for i in range(300)]
         for m in sent:
             await a.net.publish(TOPIC, m)
-        await wait_for(lambda: len(b.got) == 300, timeout=30)
+        await until(lambda: len(b.got) == 300, timeout=30)
         assert sorted(b.data()) == sent
         s = a.net.statistics()
         assert s.queue_waits > 0 and s.dropped_detected == 0 and s.published == 300

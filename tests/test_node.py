@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import trio
-
 from cercle.node.files.config import Config
-from cercle.node.files.datadir import DataDir
 from cercle.node.files.hostkey import load_or_create_host_key
 from cercle.node.net import Network
 from cercle.node.serve import Node
 from cercle.protocol import records as R
-from cercle.protocol.identity import Identity
 from cercle.protocol.topics import community_topic
 from tests import factory as F
-
-LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
-
-
-def make_node(tmp: Path, name: str, *, relay: bool = False, learn: bool = False) -> Node:
-    dd = DataDir(tmp / name)
-    ident = None if relay else Identity.from_seed(hashlib.sha256(name.encode()).digest())
-    cfg = Config(listen=LOOPBACK, sync_interval_s=3600, api=False, learn_peers=learn)
-    return Node(dd, cfg, ident, relay=relay)
-
-
-@asynccontextmanager
-async def running(*nodes: Node) -> AsyncIterator[trio.Nursery]:
-    async with trio.open_nursery() as nursery:
-        for node in nodes:
-            await nursery.start(node.serve)
-        yield nursery
-        nursery.cancel_scope.cancel()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 30) -> None:
-    """Wait for a predicate about node state (re-checked every 20 ms), or fail."""
-    with trio.fail_after(timeout):
-        while not pred():
-            await trio.sleep(0.02)
-
-
-async def link(a: Node, b: Node) -> None:
-    assert a.net is not None and b.net is not None
-    await a.net.connect(b.net.listen_addrs[0])
-    await until(lambda: any(p.peer_id == b.net.peer_id for p in a.net.peers()))  # type: ignore[union-attr]
+from tests.helpers import LOOPBACK, link, make_node, running, until
 
 
 def ids(node: Node, scope: bytes) -> list[tuple[int, bytes]]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,15 +74,6 @@ stays = spawn("stays", DataDir(Path(sys.argv[2])), sleeper)
 print(dies.proc.pid, stays.proc.pid, flush=True)
 sys.stdin.read()
 """
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # Unix socket paths are short (< 104 bytes): stay right under /tmp.
-    root = Path(f"/tmp/cS-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    root.mkdir(mode=0o700)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,24 +42,11 @@ from cercle.tui.screens.search import SearchScreen
 from cercle.tui.widgets.banner import ConnectionBanner
 from cercle.tui.widgets.form import FormScreen
 from tests import factory as F
-from tests.tui_fixtures import NodeRunner, running_node, seed_community, seed_product
+from tests import helpers
+from tests.tui_fixtures import NodeRunner, seed_community, seed_product
 
 SIZE = (120, 40)
 S = TypeVar("S", bound=Screen[Any])
-
-
-@pytest.fixture
-def node_runner() -> Iterator[NodeRunner]:
-    """A node of the test's own (it is stopped and restarted)."""
-    with running_node() as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def shared_node() -> Iterator[NodeRunner]:
-    """One node for the flow tests; each makes its own community."""
-    with running_node() as runner:
-        yield runner
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -71,11 +58,7 @@ def make_app(runner: NodeRunner) -> CercleApp:
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], Any], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+    await helpers.until(cond, what, timeout=timeout, pause=pilot.pause)
 
 
 async def shown(pilot: Pilot[Any], kind: type[S], loads: int = 1) -> S:

@@ -12,16 +12,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cercle.node.api.client import ApiClient
 from cercle.protocol.identity import Identity
+from tests.helpers import short_tmp_dir
 from tests.nodethread import NodeThread
 
 SEED = hashlib.sha256(b"tui-test-author").digest()
@@ -56,10 +54,6 @@ class NodeRunner(NodeThread):
             return client.call(method, **params)
 
 
-def short_tmp_dir(prefix: str = "ct") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-
-
 @contextlib.contextmanager
 def running_node(**kw: Any) -> Iterator[NodeRunner]:
     """A fresh real node on a new short /tmp directory; stopped and removed at the end."""
@@ -71,20 +65,6 @@ def running_node(**kw: Any) -> Iterator[NodeRunner]:
     finally:
         runner.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def node_runner() -> Iterator[NodeRunner]:
-    """A fresh real node, started; stopped and its data removed afterwards."""
-    with running_node() as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def shared_node() -> Iterator[NodeRunner]:
-    """One real node for a module's flow tests (each test makes its own community)."""
-    with running_node() as runner:
-        yield runner
 
 
 # --------------------------------------------------------------------------- seeding

@@ -23,24 +23,32 @@ from typing import Any
 from textual.message import Message
 
 from cercle.protocol.display import printable_value
-from cercle.protocol.localapi import EVENT_OVERFLOW, ApiError, Event
+from cercle.protocol.localapi import (
+    EVENT_NAMES,
+    EVENT_OVERFLOW,
+    EVENT_PEER,
+    EVENT_RECORD,
+    EVENT_SYNC,
+    ApiError,
+    Event,
+)
 from cercle.tui.client import ApiClient, ConnectionLost, NodeNotRunning
 from cercle.tui.messages import ConnectionStateChanged, PeerChanged, RecordArrived, SyncProgress
 
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)  # then 2 s between attempts
-EVENTS = ["record", "peer", "sync"]
+EVENTS = list(EVENT_NAMES)
 
 
 def event_message(event: Event) -> Message | None:
     """The app message for one pushed event (None for events we do not know)."""
     data = printable_value(event.data) if isinstance(event.data, dict) else {}
-    if event.event == "record":
+    if event.event == EVENT_RECORD:
         return RecordArrived(dict(data))
     if event.event == EVENT_OVERFLOW:
         return RecordArrived(None)
-    if event.event == "peer":
+    if event.event == EVENT_PEER:
         return PeerChanged(dict(data))
-    if event.event == "sync":
+    if event.event == EVENT_SYNC:
         return SyncProgress(dict(data))
     return None
 

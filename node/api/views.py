@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from cercle.protocol import records as R
 from cercle.protocol.identity import fingerprint
+from cercle.protocol.syncstream import SyncReport
 from cercle.protocol.trust import AggregateSummary, CountSummary, TrustView
 
 View = dict[str, Any]
@@ -270,25 +271,6 @@ def export_view(signatures: int, root: bytes, size: int) -> View:
 
 
 # --------------------------------------------------------------------------- node
-
-
-class SyncReport(Protocol):
-    """What a finished session says of itself (``syncdriver.SyncReport``)."""
-
-    @property
-    def scope(self) -> bytes | None: ...
-    @property
-    def refused(self) -> bool: ...
-    @property
-    def received(self) -> int: ...
-    @property
-    def sent(self) -> int: ...
-    @property
-    def round_trips(self) -> int: ...
-    @property
-    def bytes_sent(self) -> int: ...
-    @property
-    def bytes_received(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
