@@ -19,7 +19,6 @@ from cercle.node.net import (
     PublishRejected,
     message_id,
 )
-from cercle.node.pacing import SlidingWindow
 from tests.helpers import LOOPBACK, until
 
 TOPIC = "cercle/test/community"
@@ -65,21 +64,6 @@ async def link(a: Node, b: Node, topic: str = TOPIC) -> None:
 
 
 # ---------------------------------------------------------------------------- pure parts
-
-
-def test_sliding_window_never_exceeds_limit() -> None:
-    w = SlidingWindow(8, 1.0)
-    now, times = 0.0, []
-    for _ in range(50):
-        d = w.delay(now)
-        now += d
-        assert w.delay(now) == 0.0
-        w.take(now)
-        times.append(now)
-    for t in times:  # like py-libp2p's check: count in (t - 1.0, t]
-        assert sum(1 for u in times if t - 1.0 < u <= t) <= 8
-    assert times[7] == 0.0 and times[8] == pytest.approx(1.0)
-    assert times[-1] == pytest.approx(6.0)  # 50 messages: 8 now, then 8 per second
 
 
 def test_message_id_is_sha256() -> None:
