@@ -17,11 +17,11 @@ def test_values_are_read(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
         'listen = ["/ip4/127.0.0.1/tcp/7490"]\nmdns = true\nsync_interval_s = 5\n'
-        '[relay]\ncommunities = ["ab"]\nmetrics = "127.0.0.1:9464"\n'
+        f'[relay]\ncommunities = ["{"ab" * 32}"]\nmetrics = "127.0.0.1:9464"\n'
     )
     cfg = load_config(path)
     assert cfg.listen == ("/ip4/127.0.0.1/tcp/7490",) and cfg.mdns and cfg.sync_interval_s == 5
-    assert cfg.relay_communities == ("ab",) and cfg.metrics == "127.0.0.1:9464"
+    assert cfg.relay_communities == ("ab" * 32,) and cfg.metrics == "127.0.0.1:9464"
     assert cfg.with_overrides(mdns=None, bootstrap=("x",)).bootstrap == ("x",)
 
 
@@ -36,6 +36,9 @@ def test_values_are_read(tmp_path: Path) -> None:
         ("sync_interval_s = true", "wrong type"),
         ("relay = 3", r"\[relay\] must be a table"),
         ("[relay]\nport = 1", "unknown setting 'port'"),
+        ('[relay]\ncommunities = ["vegan"]', "'vegan' is not a community id"),
+        ("[relay]\nmax_records_per_s = 0", "must be positive"),
+        ('[relay]\nmetrics = "9464"', "is not HOST:PORT"),
     ],
 )
 def test_mistakes_are_clear_errors(tmp_path: Path, text: str, match: str) -> None:
@@ -50,3 +53,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe bad utf-8")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(path)
+
+
+def test_a_bad_flag_is_one_line_and_no_node_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cercle.node.cli.main import main
+
+    assert main(["--data-dir", str(tmp_path / "d"), "relay", "--community", "Vegan"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "cercle: error: the command line: [relay] communities: 'vegan' is not a community id "
+        "(64 hexadecimal characters, 0-9 and a-f)\n"
+    )

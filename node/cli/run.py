@@ -17,7 +17,8 @@ from typing import Any
 import trio
 
 from cercle.node.cli.output import err
-from cercle.node.files.config import Config, ConfigError, load_config
+from cercle.node.cli.parse import hex_id
+from cercle.node.files.config import Config, ConfigError, check_config, load_config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import load_identity
 from cercle.node.serve import Node
@@ -61,7 +62,7 @@ async def run_node(node: Node) -> None:
 
 def _config(args: argparse.Namespace, datadir: DataDir) -> Config:
     cfg = load_config(datadir.config)
-    return cfg.with_overrides(
+    flags = cfg.with_overrides(
         listen=tuple(args.listen) if args.listen else None,
         bootstrap=tuple(cfg.bootstrap) + tuple(args.bootstrap or ()) if args.bootstrap else None,
         mdns=True if getattr(args, "mdns", False) else None,
@@ -69,6 +70,7 @@ def _config(args: argparse.Namespace, datadir: DataDir) -> Config:
         metrics=getattr(args, "metrics", None),
         relay_communities=tuple(args.community) if getattr(args, "community", None) else None,
     )
+    return check_config(flags, "the command line")
 
 
 def _start(args: argparse.Namespace, datadir: DataDir, *, relay: bool) -> int:
@@ -132,6 +134,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_node)
     r = subparsers.add_parser("relay", help="run a community relay (no author key needed)")
     _common(r)
-    r.add_argument("--community", action="append", metavar="ID", help="host only these")
+    r.add_argument(
+        "--community", action="append", metavar="ID", type=hex_id, help="host only these"
+    )
     r.add_argument("--metrics", metavar="HOST:PORT", help="Prometheus metrics endpoint")
     r.set_defaults(func=_relay)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cercle.protocol.localapi import HEX32
+
 
 class ConfigError(Exception):
     """The configuration file or a flag is wrong; the message names what and where."""
@@ -94,7 +96,26 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: [relay] must be a table")
     _take(data, _TOP, str(path), values)
     _take(relay, _RELAY, f"{path} [relay]", values)
-    cfg = Config(**values)
+    return check_config(Config(**values), str(path))
+
+
+def check_config(cfg: Config, where: str) -> Config:
+    """``cfg`` if its values make sense, else ConfigError naming the setting and ``where``."""
     if cfg.sync_interval_s <= 0:
-        raise ConfigError(f"{path}: sync_interval_s must be positive")
+        raise ConfigError(f"{where}: sync_interval_s must be positive")
+    if cfg.max_records_per_s <= 0:
+        raise ConfigError(f"{where}: [relay] max_records_per_s must be positive")
+    for community in cfg.relay_communities:
+        if HEX32.problem(community) is not None:
+            raise ConfigError(
+                f"{where}: [relay] communities: {community[:70]!r} is not a community id "
+                "(64 hexadecimal characters, 0-9 and a-f)"
+            )
+    if cfg.metrics is not None:
+        _, sep, port = cfg.metrics.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"{where}: [relay] metrics: {cfg.metrics[:70]!r} is not HOST:PORT "
+                "(e.g. 127.0.0.1:9464)"
+            )
     return cfg
