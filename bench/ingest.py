@@ -138,22 +138,37 @@ def _shard(args: tuple[int, int, int]) -> list[bytes]:
     return out
 
 
+def read_cache(path: Path) -> list[bytes] | None:
+    """Envelopes saved by :func:`write_cache` (u32 length ‖ bytes each), None if absent."""
+    if not path.exists():
+        return None
+    data, raws, off = path.read_bytes(), [], 0
+    while off < len(data):
+        (size,) = struct.unpack_from(">I", data, off)
+        raws.append(data[off + 4 : off + 4 + size])
+        off += 4 + size
+    return raws
+
+
+def write_cache(path: Path, raws: list[bytes]) -> None:
+    """Save generated envelopes so the next run starts at once (written whole)."""
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"".join(struct.pack(">I", len(r)) + r for r in raws))
+    tmp.replace(path)
+
+
 def dataset(n: int, authors: int = 2000) -> list[bytes]:
     path = OUT / f"ingest-{n}-{authors}.bin"
-    if path.exists():
-        data, raws, off = path.read_bytes(), [], 0
-        while off < len(data):
-            (size,) = struct.unpack_from(">I", data, off)
-            raws.append(data[off + 4 : off + 4 + size])
-            off += 4 + size
-        return raws
+    cached = read_cache(path)
+    if cached is not None:
+        return cached
     _, _, fixed = _setup()
     step = 5000
     with ProcessPoolExecutor() as pool:
         shards = pool.map(_shard, [(s, min(step, n - s), authors) for s in range(0, n, step)])
         raws = [r.raw for r in fixed] + [raw for shard in shards for raw in shard]
-    OUT.mkdir(exist_ok=True)
-    path.write_bytes(b"".join(struct.pack(">I", len(r)) + r for r in raws))
+    write_cache(path, raws)
     return raws
 
 

@@ -33,7 +33,6 @@ import hashlib
 import random
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import WORDS as INGEST_WORDS
+from ingest import read_cache, write_cache
 
 from cercle.node.cli.launcher import start_background_node, wait_for_node
 from cercle.node.files.datadir import DataDir
@@ -191,21 +191,14 @@ def _shard(job: tuple[str, int, int]) -> list[bytes]:
 
 def dataset() -> list[bytes]:
     path = OUT / f"tui-v{VERSION}.bin"
-    if path.exists():
-        data, raws, off = path.read_bytes(), [], 0
-        while off < len(data):
-            (size,) = struct.unpack_from(">I", data, off)
-            raws.append(data[off + 4 : off + 4 + size])
-            off += 4 + size
-        return raws
+    cached = read_cache(path)
+    if cached is not None:
+        return cached
     charter, petition = _setup()
     with ProcessPoolExecutor() as pool:
         shards = list(pool.map(_shard, _jobs()))
     raws = [charter.raw, petition.raw] + [raw for shard in shards for raw in shard]
-    OUT.mkdir(exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(b"".join(struct.pack(">I", len(r)) + r for r in raws))
-    tmp.replace(path)
+    write_cache(path, raws)
     return raws
 
 

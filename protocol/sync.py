@@ -424,11 +424,18 @@ def _validated(obj: object, data: bytes) -> Message:
 # --- events --------------------------------------------------------------------------------
 
 
-def _check_id_tuple(ids: object) -> None:
-    if not (isinstance(ids, tuple) and ids):
-        raise ValueError("ids must be a non-empty tuple")
+def check_id_tuple(ids: object, *, allow_empty: bool = False) -> None:
+    """An event's ids: a tuple of 32-byte ids (ValueError otherwise)."""
+    if not isinstance(ids, tuple) or not (ids or allow_empty):
+        raise ValueError("ids must be a tuple" + ("" if allow_empty else ", not empty"))
     if not all(isinstance(i, bytes) and len(i) == ID_LEN for i in ids):
         raise ValueError("ids must be 32 bytes")
+
+
+def check_scope(scope: object) -> None:
+    """An event's scope: 32 bytes (ValueError otherwise)."""
+    if not (isinstance(scope, bytes) and len(scope) == SCOPE_LEN):
+        raise ValueError("scope must be 32 bytes")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -438,8 +445,7 @@ class ScopeRequest:
     scope: bytes
 
     def __post_init__(self) -> None:
-        if len(self.scope) != SCOPE_LEN:
-            raise ValueError("scope must be 32 bytes")
+        check_scope(self.scope)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -449,7 +455,7 @@ class NeedIds:
     ids: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check_id_tuple(self.ids)
+        check_id_tuple(self.ids)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -459,7 +465,7 @@ class HaveIds:
     ids: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check_id_tuple(self.ids)
+        check_id_tuple(self.ids)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -108,18 +108,6 @@ class SyncReport:
     bytes_received: int = 0  # every byte fed by receive_data
 
 
-def _check_ids(ids: object, *, allow_empty: bool) -> None:
-    if not isinstance(ids, tuple) or not (ids or allow_empty):
-        raise ValueError("ids must be a tuple" + ("" if allow_empty else ", not empty"))
-    if not all(isinstance(i, bytes) and len(i) == S.ID_LEN for i in ids):
-        raise ValueError("ids must be 32 bytes")
-
-
-def _check_scope(scope: object) -> None:
-    if not (isinstance(scope, bytes) and len(scope) == S.SCOPE_LEN):
-        raise ValueError("scope must be 32 bytes")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScopeRequested:
     """Responder: the peer wants to sync this scope; call accept(items) or refuse()."""
@@ -127,7 +115,7 @@ class ScopeRequested:
     scope: bytes
 
     def __post_init__(self) -> None:
-        _check_scope(self.scope)
+        S.check_scope(self.scope)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,7 +125,7 @@ class ScopeRefused:
     scope: bytes
 
     def __post_init__(self) -> None:
-        _check_scope(self.scope)
+        S.check_scope(self.scope)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,7 +140,7 @@ class PushRecords:
     ids: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check_ids(self.ids, allow_empty=True)
+        S.check_id_tuple(self.ids, allow_empty=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

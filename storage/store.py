@@ -268,6 +268,20 @@ class Store:
                 ok = step()
         return iter(out)
 
+    def _page(
+        self,
+        db: str,
+        prefix: bytes,
+        at: tuple[int, bytes] | None,
+        *,
+        reverse: bool,
+        limit: int | None,
+    ) -> list[R.Record]:
+        """The records of a time index under ``prefix``, after (or before) ``at``."""
+        start = L.timed(prefix, *at) if at else None
+        keys = self._walk(db, prefix, reverse=reverse, start=start, limit=limit)
+        return self._records(L.id_at_end(k) for k in keys)
+
     def records(self, ids: Iterable[bytes]) -> list[R.Record]:
         """The records of ``ids`` that are held, in that order (the others left out)."""
         return self._records(ids)
@@ -298,9 +312,7 @@ class Store:
         self, scope: bytes, *, before: tuple[int, bytes] | None = None, limit: int = 50
     ) -> list[R.Record]:
         """A scope's records, newest first, paginated by ``(created_ms, id)``."""
-        start = L.timed(scope, *before) if before else None
-        keys = self._walk("scope_time", scope, reverse=True, start=start, limit=limit)
-        return self._records(L.id_at_end(k) for k in keys)
+        return self._page("scope_time", scope, before, reverse=True, limit=limit)
 
     def by_kind(
         self,
@@ -312,16 +324,12 @@ class Store:
     ) -> list[R.Record]:
         """A scope's records of one kind, newest first (petitions, products, charters)."""
         prefix = L.scope_kind_prefix(scope, kind)
-        start = L.timed(prefix, *before) if before else None
-        keys = self._walk("scope_kind", prefix, reverse=True, start=start, limit=limit)
-        return self._records(L.id_at_end(k) for k in keys)
+        return self._page("scope_kind", prefix, before, reverse=True, limit=limit)
 
     def by_author(
         self, author: bytes, *, before: tuple[int, bytes] | None = None, limit: int = 50
     ) -> list[R.Record]:
-        start = L.timed(author, *before) if before else None
-        keys = self._walk("author_time", author, reverse=True, start=start, limit=limit)
-        return self._records(L.id_at_end(k) for k in keys)
+        return self._page("author_time", author, before, reverse=True, limit=limit)
 
     def product_records_newest(
         self,
@@ -334,9 +342,7 @@ class Store:
     ) -> list[R.Record]:
         """Product descriptions or ratings of one product, newest first, by ``(created_ms, id)``."""
         prefix = L.product_prefix(scope, gtin, kind)
-        start = L.timed(prefix, *before) if before else None
-        keys = self._walk("product_time", prefix, reverse=True, start=start, limit=limit)
-        return self._records(L.id_at_end(k) for k in keys)
+        return self._page("product_time", prefix, before, reverse=True, limit=limit)
 
     def product_records(
         self,
@@ -357,9 +363,7 @@ class Store:
         self, petition: bytes, *, after: tuple[int, bytes] | None = None, limit: int | None = 50
     ) -> list[R.Record]:
         """A petition's signatures, oldest first."""
-        start = L.timed(petition, *after) if after else None
-        keys = self._walk("petition", petition, reverse=False, start=start, limit=limit)
-        return self._records(L.id_at_end(k) for k in keys)
+        return self._page("petition", petition, after, reverse=False, limit=limit)
 
     def product_aggregate(self, scope: bytes, gtin: str) -> ProductAggregate:
         with self.env.begin(db=self.db["agg_product"]) as txn:
