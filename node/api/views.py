@@ -266,8 +266,39 @@ def moderation_view(
     }
 
 
-def export_view(signatures: int, root: bytes, size: int) -> View:
-    return {"signatures": signatures, "root": root.hex(), "bytes": size}
+def export_view(
+    signatures: int, root: bytes, data: bytes, *, path: str | None = None, inline: bool
+) -> View:
+    """A petition bundle written to ``path``, or returned as hex (``inline``)."""
+    out: View = {"signatures": signatures, "root": root.hex(), "bytes": len(data)}
+    if inline:
+        out["bundle"] = data.hex()
+    if path is not None:
+        out["path"] = path
+    return out
+
+
+def product_detail_view(
+    product: View, descriptions: list[R.Record], my_rating: View | None
+) -> View:
+    """``products.get``: a product, its newest descriptions and our own rating."""
+    return {
+        **product,
+        "descriptions": [record_view(r) for r in descriptions],  # newest first
+        "my_rating": my_rating,
+    }
+
+
+def membership_view(community: str, joined: bool) -> View:
+    return {"id": community, "joined": joined}
+
+
+def min_trust_view(community: str, max_distance: int | None) -> View:
+    return {"id": community, "max_distance": max_distance}
+
+
+def connected_view(peer_id: str) -> View:
+    return {"peer_id": peer_id}
 
 
 # --------------------------------------------------------------------------- node

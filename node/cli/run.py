@@ -21,6 +21,7 @@ from cercle.node.cli.parse import hex_id
 from cercle.node.files.config import Config, ConfigError, check_config, load_config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import load_identity
+from cercle.node.metrics import start_metrics
 from cercle.node.serve import Node
 from cercle.protocol.identity import Identity, KeystoreError
 from cercle.storage import StoreError
@@ -93,8 +94,6 @@ def _start(args: argparse.Namespace, datadir: DataDir, *, relay: bool) -> int:
     node = Node(datadir, cfg, identity, relay=relay)
     try:
         if relay and cfg.metrics:
-            from cercle.node.metrics import start_metrics
-
             start_metrics(node, cfg.metrics)
         trio.run(run_node, node)
     except StoreError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,12 +15,10 @@ from textual.worker import WorkType
 from cercle.protocol.localapi import ApiError
 from cercle.tui import format as fmt
 from cercle.tui.client import ConnectionLost
+from cercle.tui.link import NodeLink
 from cercle.tui.widgets.banner import ConnectionBanner
 from cercle.tui.widgets.keybar import KeyBar
 from cercle.tui.widgets.titlebar import TitleBar
-
-if TYPE_CHECKING:
-    from cercle.tui.link import NodeLink
 
 
 class BaseScreen(Screen[None]):

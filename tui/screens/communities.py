@@ -13,6 +13,7 @@ from cercle.tui import format as fmt
 from cercle.tui import forms
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
+from cercle.tui.screens.community import CommunityScreen
 from cercle.tui.widgets.form import Field, FormScreen
 from cercle.tui.widgets.table import FastTable
 
@@ -89,8 +90,6 @@ class CommunitiesScreen(BaseScreen):
         self.action_open()
 
     def action_open(self) -> None:
-        from cercle.tui.screens.community import CommunityScreen
-
         c = self.selected()
         if c is not None:
             self.app.push_screen(CommunityScreen(c["id"], c.get("name", "")))

@@ -17,6 +17,8 @@ from cercle.protocol.localapi import LIMIT_MAX
 from cercle.tui import format as fmt
 from cercle.tui.messages import RecordArrived
 from cercle.tui.screens.base import BaseScreen
+from cercle.tui.screens.petition import PetitionScreen
+from cercle.tui.screens.product import ProductScreen
 from cercle.tui.widgets.record_forms import petition_form, rating_form
 from cercle.tui.widgets.tabbar import TabBar
 from cercle.tui.widgets.table import FastTable
@@ -268,13 +270,9 @@ class CommunityScreen(BaseScreen):
             self.run_worker(work, group="more")
 
     def open_product(self, product: dict[str, Any]) -> None:
-        from cercle.tui.screens.product import ProductScreen
-
         self.app.push_screen(ProductScreen(self.community_id, product["gtin"]))
 
     def open_petition(self, petition: dict[str, Any]) -> None:
-        from cercle.tui.screens.petition import PetitionScreen
-
         self.app.push_screen(PetitionScreen(petition["id"]))
 
     async def action_more(self) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Static
 from cercle.tui import format as fmt
 from cercle.tui import forms
 from cercle.tui.screens.base import BaseScreen
+from cercle.tui.screens.product import ProductScreen
 from cercle.tui.widgets.table import FastTable
 
 
@@ -111,8 +112,6 @@ class SearchScreen(BaseScreen):
             table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        from cercle.tui.screens.product import ProductScreen
-
         event.stop()
         if 0 <= event.cursor_row < len(self.results):
             p = self.results[event.cursor_row]

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cercle.tui import forms
+from cercle.tui.link import NodeLink
 from cercle.tui.widgets.form import Field, FormScreen
-
-if TYPE_CHECKING:
-    from cercle.tui.link import NodeLink
 
 
 def rating_form(

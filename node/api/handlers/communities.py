@@ -43,18 +43,18 @@ async def create(c: Context, p: Params) -> Any:
 
 async def join(c: Context, p: Params) -> Any:
     await c.port.join(hex_id(p["id"]))
-    return {"id": p["id"], "joined": True}
+    return views.membership_view(p["id"], True)
 
 
 async def leave(c: Context, p: Params) -> Any:
     await c.port.leave(hex_id(p["id"]))
-    return {"id": p["id"], "joined": False}
+    return views.membership_view(p["id"], False)
 
 
 def set_min_trust(c: Context, p: Params) -> Any:
     c.charter(p["id"])
     c.port.moderation.set_floor(hex_id(p["id"]), p.get("max_distance"))
-    return {"id": p["id"], "max_distance": p.get("max_distance")}
+    return views.min_trust_view(p["id"], p.get("max_distance"))
 
 
 HANDLERS = {

@@ -36,7 +36,7 @@ async def connect(c: Context, p: Params) -> Any:
         peer_id = await c.port.connect(p["addr"])
     except Exception as exc:
         raise A.ApiError(A.UNAVAILABLE, f"cannot connect to {p['addr']}: {exc}") from None
-    return {"peer_id": peer_id}
+    return views.connected_view(peer_id)
 
 
 HANDLERS = {

@@ -76,12 +76,12 @@ async def export(c: Context, p: Params) -> Any:
         return data, len(sigs), bundle.merkle_root([s.id for s in sigs])
 
     data, count, root = await trio.to_thread.run_sync(build)
-    result = views.export_view(count, root, len(data))
     if path is None:
         if 2 * len(data) > A.MAX_FRAME // 2:
-            raise A.ApiError(A.BAD_PARAMS, "the bundle is large: give a path to write it to")
-        result["bundle"] = data.hex()
-        return result
+            raise A.ApiError(
+                A.BAD_PARAMS, "the bundle is large: give a path to write it to", field="path"
+            )
+        return views.export_view(count, root, data, inline=True)
     try:
         await trio.to_thread.run_sync(
             lambda: write_bundle_file(path, data, overwrite=p["overwrite"])
@@ -92,8 +92,7 @@ async def export(c: Context, p: Params) -> Any:
         ) from None
     except OSError as exc:
         raise A.ApiError(A.UNAVAILABLE, f"cannot write {path}: {exc.strerror}") from None
-    result["path"] = path
-    return result
+    return views.export_view(count, root, data, path=path, inline=False)
 
 
 HANDLERS = {

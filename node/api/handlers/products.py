@@ -44,17 +44,13 @@ def search(c: Context, p: Params) -> Any:
 def get(c: Context, p: Params) -> Any:
     community = hex_id(p["community"])
     c.charter(p["community"])
-    info = c.product(community, p["gtin"])
     descs = c.store.product_records_newest(community, p["gtin"], R.Kind.PRODUCT, limit=DESCRIPTIONS)
-    info["descriptions"] = [views.record_view(r) for r in descs]  # newest first
-    info["my_rating"] = None
     me = c.my_key()
-    if me is not None:
-        mine = c.store.head(R.rating_key(me, community, p["gtin"]))
-        if mine is not None:
-            view = c.port.trust_view(community)
-            info["my_rating"] = views.rating_view(mine, view, c.names(mine.author))
-    return info
+    mine = c.store.head(R.rating_key(me, community, p["gtin"])) if me is not None else None
+    my_rating = None
+    if mine is not None:
+        my_rating = views.rating_view(mine, c.port.trust_view(community), c.names(mine.author))
+    return views.product_detail_view(c.product(community, p["gtin"]), descs, my_rating)
 
 
 def ranked(c: Context, p: Params) -> Any:
