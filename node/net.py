@@ -49,7 +49,8 @@ Measured facts about py-libp2p 0.8.1 (loopback, this module's tests, Nov 2026)
 What this module does about it
 ------------------------------
 * Pacing: all data messages we send on a topic -- our publishes and the messages we
-  forward -- go through one per-topic sliding-window limiter: at most ``publish_rate``
+  forward -- go through one per-topic sliding-window limiter (``pacing.SlidingWindow``):
+  at most ``publish_rate``
   (8) in any ``publish_window`` (1.0 s). A token bucket "8/s, burst 8" would allow 16
   in one second and trip the limit of 10; a sliding window matches the receiver's
   check exactly and leaves a margin of 2 for network jitter. ``publish()`` waits for a
@@ -111,7 +112,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import logging
 import math
 import time
@@ -143,6 +143,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from cercle.node.pacing import SlidingWindow
 from cercle.protocol.errors import LocalProtocolError
+from cercle.protocol.records import record_id
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
@@ -168,8 +169,8 @@ OnPeer = Callable[[str, bool], None]
 
 
 def message_id(data: bytes) -> bytes:
-    """The GossipSub message id of ``data``: SHA-256, equal to the Cercle record id."""
-    return hashlib.sha256(data).digest()
+    """The GossipSub message id of ``data``: the Cercle record id (SHA-256 of the envelope)."""
+    return record_id(data)
 
 
 def _msg_id(msg: rpc_pb2.Message) -> bytes:
