@@ -10,6 +10,8 @@ from cercle.node.net import Network
 from cercle.node.serve import Node
 from cercle.protocol import records as R
 from cercle.protocol.topics import community_topic
+from cercle.storage import Store
+from cercle.storage import layout as L
 from tests import factory as F
 from tests.helpers import LOOPBACK, link, make_node, running, until
 
@@ -70,11 +72,9 @@ async def test_retraction_propagates_and_the_record_never_comes_back(tmp_path: P
         # c holds the rating (it saw it before going offline) but not the retraction.
         assert c.store is None
         c.datadir.ensure()
-        from cercle.storage import Store
-
         with Store(c.datadir.db) as s:
             s.ingest([comm, rating])
-            s.local_put(b"joined:" + comm.id)
+            s.local_put(L.setting(L.JOINED, comm.id))
         retraction = await a.author(R.RetractBody(rating.id), comm.id)
         await until(lambda: not has(b, rating.id) and has(b, retraction.id))
         async with running(c):
