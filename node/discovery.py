@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from cercle.node.files.config import Config
-from cercle.node.files.peerfile import read_peers, write_peers
+from cercle.node.files.peerfile import kept, read_peers, write_peers
 from cercle.node.net import ByteStream, Network
 from cercle.node.writer import Counter
 from cercle.protocol import pex
@@ -102,6 +102,7 @@ class Discovery:
         self.learned: set[str] = set()
         self.circuit_addrs: dict[str, str] = {}  # relay address -> our circuit address
         self.backoff = Backoff()
+        self._remembered: list[str] | None = None  # what peers.json holds, once written
         self._ask_send, self._ask_recv = trio.open_memory_channel[str](1000)
         net.set_stream_handler(pex.PROTOCOL_ID, self.serve_pex)
 
@@ -127,12 +128,20 @@ class Discovery:
         """Remembered addresses, then learned ones."""
         return list(dict.fromkeys([*read_peers(self.peer_file), *self.learned]))
 
-    def remember_peers(self) -> None:
-        """Add the addresses of the peers we are connected to to the remembered ones."""
+    async def remember_peers(self) -> None:
+        """Add the addresses of the peers we are connected to to the remembered ones.
+
+        The file is rewritten only when that changes the set, and in a worker thread:
+        writing it whole means an fsync, which must not stall the node's event loop.
+        """
         addrs = set(self.known_peers())
         for peer in self.net.peers():
             addrs.update(with_peer(a, peer.peer_id) for a in peer.addrs)
-        write_peers(self.peer_file, addrs)
+        keep = kept(addrs)
+        if keep == self._remembered:
+            return
+        await trio.to_thread.run_sync(write_peers, self.peer_file, keep)
+        self._remembered = keep
 
     # -- dialling -----------------------------------------------------------
 
@@ -142,7 +151,7 @@ class Discovery:
             await self.dial_round()
             if self.net.peers():
                 try:
-                    self.remember_peers()
+                    await self.remember_peers()
                 except OSError as exc:
                     log.warning("cannot save peers: %s", exc)
             await trio.sleep(ROUND_S if self.net.peers() else LONELY_ROUND_S)

@@ -27,7 +27,11 @@ def read_peers(path: Path) -> list[str]:
     return [a for a in addrs if isinstance(a, str)] if isinstance(addrs, list) else []
 
 
+def kept(addrs: Iterable[str]) -> list[str]:
+    """What the file keeps of these addresses: sorted, at most :data:`MAX_REMEMBERED`."""
+    return sorted(set(addrs))[:MAX_REMEMBERED]
+
+
 def write_peers(path: Path, addrs: Iterable[str]) -> None:
-    """Replace the file with these addresses (sorted, at most :data:`MAX_REMEMBERED`)."""
-    data = json.dumps({"addrs": sorted(set(addrs))[:MAX_REMEMBERED]})
-    write_atomic(path, data.encode(), mode=PRIVATE)
+    """Replace the file with :func:`kept` of these addresses."""
+    write_atomic(path, json.dumps({"addrs": kept(addrs)}).encode(), mode=PRIVATE)
