@@ -36,6 +36,7 @@ from typing import Final, Protocol, TypeAlias
 import msgpack
 
 from cercle.protocol.errors import LocalProtocolError, RemoteProtocolError
+from cercle.protocol.receivebuffer import ReceiveBuffer
 
 __all__ = [
     "FINGERPRINT_LEN",
@@ -607,10 +608,9 @@ class SyncMachine:
         self._count = 0
         if items is not None:
             self._set_items(items)
-        self._rx = bytearray()  # bytes of the message being received
+        self._rx = ReceiveBuffer()  # bytes of the message being received
         self._fed = 0  # how much of _rx the unpacker has seen
         self._unpacker = self._new_unpacker()
-        self._eof = False
         self._tx = bytearray()
         self._events: deque[Event] = deque()
         self._backlog: list[_Work] = []
@@ -667,12 +667,7 @@ class SyncMachine:
         """Feed bytes from the peer; b"" means the peer closed its side."""
         if self._state is State.ERROR:
             raise LocalProtocolError("receive_data() after an error")
-        if self._eof:
-            raise LocalProtocolError("receive_data() after end of stream")
-        if data:
-            self._rx += data
-        else:
-            self._eof = True
+        self._rx.feed(data)
 
     def next_event(self) -> Event | NeedData:
         """Next event, or NEED_DATA. Raises RemoteProtocolError on a peer's bad input."""
@@ -721,32 +716,32 @@ class SyncMachine:
         expecting = self._state in _EXPECTING or (
             self._state is State.IDLE and self.role is Role.RESPONDER
         )
-        if self._rx and not expecting:
+        if self._rx.data and not expecting:
             raise RemoteProtocolError(f"peer sent data in state {self._state.name}")
         if not expecting:
             return
-        if len(self._rx) > MAX_FRAME_SIZE:  # no valid message is that long
+        if len(self._rx.data) > MAX_FRAME_SIZE:  # no valid message is that long
             raise RemoteProtocolError(f"message larger than {MAX_FRAME_SIZE} bytes")
-        if not self._rx:
-            if self._eof:
+        if not self._rx.data:
+            if self._rx.closed:
                 raise RemoteProtocolError("peer closed the stream before the sync finished")
             return
         # Messages are self-delimiting msgpack; strict alternation means exactly one
         # message may be buffered, with nothing after it.
         try:
-            self._unpacker.feed(self._rx[self._fed :])
-            self._fed = len(self._rx)
+            self._unpacker.feed(self._rx.data[self._fed :])
+            self._fed = len(self._rx.data)
             obj = self._unpacker.unpack()
         except msgpack.OutOfData:
-            if self._eof:
+            if self._rx.closed:
                 raise RemoteProtocolError("peer closed the stream mid-message") from None
             return
         except Exception as exc:  # msgpack raises many types on garbage
             raise RemoteProtocolError(f"malformed message: {exc}") from exc
-        if self._unpacker.tell() != len(self._rx):
+        if self._unpacker.tell() != len(self._rx.data):
             raise RemoteProtocolError("peer sent data after its message, out of turn")
-        data = bytes(self._rx)
-        self._rx.clear()
+        data = bytes(self._rx.data)
+        self._rx.data.clear()
         self._fed = 0
         self._unpacker = self._new_unpacker()
         msg = _validated(obj, data)

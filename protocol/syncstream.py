@@ -32,6 +32,7 @@ from typing import Final, TypeAlias
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
 from cercle.protocol.errors import LocalProtocolError, RemoteProtocolError
+from cercle.protocol.receivebuffer import ReceiveBuffer
 from cercle.protocol.sync import NEED_DATA, ItemStore, NeedData, Role
 
 __all__ = [
@@ -297,8 +298,7 @@ class SyncSession:
         self._state = SessionState.OPENING
         self._scope = scope
         self._batch_size = record_batch
-        self._rx = bytearray()  # received bytes not yet parsed into frames
-        self._eof = False
+        self._rx = ReceiveBuffer()  # received bytes not yet parsed into frames
         self._tx: list[bytes] = []
         self._events: deque[Event] = deque()
         self._done_emitted = False
@@ -347,13 +347,8 @@ class SyncSession:
         """Feed bytes from the peer; b"" means the peer closed its side."""
         if self._state is SessionState.ERROR:
             raise LocalProtocolError("receive_data() after an error")
-        if self._eof:
-            raise LocalProtocolError("receive_data() after end of stream")
-        if data:
-            self._rx += data
-            self._bytes_received += len(data)
-        else:
-            self._eof = True
+        self._rx.feed(data)
+        self._bytes_received += len(data)
 
     def next_event(self) -> Event | NeedData:
         """Next event, or NEED_DATA. Raises RemoteProtocolError on a peer's bad input."""
@@ -459,7 +454,7 @@ class SyncSession:
 
     def _process_input(self) -> None:
         """Parse frames until an event is queued or more bytes are needed."""
-        rx = self._rx
+        rx = self._rx.data
         pos = 0  # start of the first frame not yet handled
         try:
             while not self._events and len(rx) - pos >= FRAME_HEADER_SIZE:
@@ -476,7 +471,7 @@ class SyncSession:
                 self._on_frame(kind, bytes(rx[start:end]))
         finally:
             del rx[:pos]  # once per call, not per frame
-        if not self._events and self._eof:
+        if not self._events and self._rx.closed:
             self._on_eof()
 
     def _on_frame(self, kind: int, payload: bytes) -> None:
@@ -510,7 +505,7 @@ class SyncSession:
             self._batch = []
 
     def _on_eof(self) -> None:
-        if self._rx:
+        if self._rx.data:
             raise RemoteProtocolError("stream closed in the middle of a frame")
         state = self._state
         if state in (SessionState.OPENING, SessionState.RECONCILING):
