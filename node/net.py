@@ -161,9 +161,14 @@ __all__ = [
 
 MESHSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 SPAM_LIMIT_PER_S = 10.0  # py-libp2p's max_messages_per_topic_per_second default
+THROTTLE_PENALTY = 5.0  # behaviour penalty (P5) per message over allowance, as py-libp2p's
 HEARTBEAT_S = 1
 
-Validator = Callable[[str, bytes, str], bool]
+Validator = Callable[[str, bytes, str, str], bool]  # topic, data, forwarder, origin
+# Before validation, for every message a peer sends: (topic, data, forwarder, origin,
+# already seen) -> allowed? A message refused here is dropped, counted, and its
+# forwarder charged a behaviour penalty (P5), as py-libp2p's own spam limit does.
+Admit = Callable[[str, bytes, str, str, bool], bool]
 Deliver = Callable[[str, bytes, str], None]
 OnPeer = Callable[[str, bool], None]
 
@@ -217,6 +222,7 @@ class NetStats:
     dropped_detected: int = 0  # own (message, peer) deliveries known lost
     forward_queue_drops: int = 0  # forwarded messages the router dropped (queue full)
     delivered: int = 0  # messages handed to deliver()
+    throttled: int = 0  # incoming messages refused by the admission check (over allowance)
     rejected: int = 0  # incoming messages the validator rejected
     validator_errors: int = 0  # validator raised (counted as a rejection too)
     deliver_errors: int = 0  # deliver() raised
@@ -248,6 +254,8 @@ class _Pubsub(Pubsub):
         self._net = net
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        if msg_forwarder != self.my_id and not self._net._admit(msg_forwarder, msg, self):
+            return  # over its allowance: dropped (not marked seen, not cached invalid)
         token = _forwarder.set(msg_forwarder)
         try:
             await super().push_msg(msg_forwarder, msg)
@@ -348,8 +356,16 @@ class _Libp2pByteStream:
                 log.debug("reset after failed close also failed", exc_info=True)
 
 
-def _reject_all(topic: str, data: bytes, from_peer: str) -> bool:
+def _reject_all(topic: str, data: bytes, from_peer: str, origin: str) -> bool:
     return False
+
+
+def _origin(msg: rpc_pb2.Message) -> str:
+    """The peer that published a message (StrictSign: its key signed it), base58."""
+    try:
+        return str(ID(msg.from_id).to_base58())
+    except Exception:  # not a peer id: the signature check has refused it already
+        return ""
 
 
 def _ignore(topic: str, data: bytes, from_peer: str) -> None:
@@ -401,6 +417,7 @@ class Network:
         on_peer: OnPeer | None = None,
         publish_rate: int = 8,
         publish_window: float = 1.0,
+        topic_rate: Callable[[str], int] | None = None,
         spam_limit_per_s: float | None = SPAM_LIMIT_PER_S,
         queue_wait_timeout: float = 10.0,
         max_forward_backlog: int = 64,
@@ -410,14 +427,18 @@ class Network:
         :param spam_limit_per_s: py-libp2p's per-(forwarder, topic) limit on *incoming*
             messages, None to disable it. Keep ``publish_rate`` below the limit of the
             peers we talk to (10 for default py-libp2p nodes).
+        :param topic_rate: the pacing limit of one topic (messages per ``publish_window``,
+            own and forwarded), if it is not ``publish_rate`` for every topic.
         :param mesh_degree: GossipSub (D_low, D, D_high).
         """
         self._key = host_key
         self._listen = [multiaddr.Multiaddr(a) for a in listen_addrs]
         self._validator: Validator = validator or _reject_all
         self._deliver: Deliver = deliver or _ignore
+        self._admit_fn: Admit | None = None
         self._on_peer = on_peer
         self._publish_rate = publish_rate
+        self._topic_rate = topic_rate or (lambda topic: publish_rate)
         self._publish_window = publish_window
         self._spam_limit = spam_limit_per_s
         self._queue_wait_timeout = queue_wait_timeout
@@ -443,9 +464,11 @@ class Network:
         self._nursery: trio.Nursery | None = None
         self._running = False
 
-    def set_topic_handlers(self, validator: Validator, deliver: Deliver) -> None:
+    def set_topic_handlers(
+        self, validator: Validator, deliver: Deliver, admit: Admit | None = None
+    ) -> None:
         """Who judges and who receives the messages of every topic we join."""
-        self._validator, self._deliver = validator, deliver
+        self._validator, self._deliver, self._admit_fn = validator, deliver, admit
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -535,20 +558,42 @@ class Network:
         def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
             if forwarder == pubsub.my_id:
                 return True  # publish() already validated it
-            return self._validate(topic, msg.data, forwarder.to_base58())
+            origin = _origin(msg)
+            return self._validate(topic, msg.data, forwarder.to_base58(), origin)
 
         pubsub.set_topic_validator(topic, validate, False)
         await pubsub.subscribe(topic)
 
-    def _validate(self, topic: str, data: bytes, from_peer: str) -> bool:
+    def _validate(self, topic: str, data: bytes, from_peer: str, origin: str) -> bool:
         try:
-            ok = bool(self._validator(topic, data, from_peer))
+            ok = bool(self._validator(topic, data, from_peer, origin))
         except Exception:
             log.exception("validator raised on topic %s; rejecting the message", topic)
             self.stats.validator_errors += 1
             ok = False
         if not ok:
             self.stats.rejected += 1
+        return ok
+
+    def _admit(self, forwarder: ID, msg: rpc_pb2.Message, pubsub: Pubsub) -> bool:
+        admit = self._admit_fn
+        if admit is None:
+            return True
+        topics = [t for t in msg.topicIDs if t in self._topics]
+        if not topics:
+            return True  # not ours: py-libp2p ignores it anyway
+        seen = bool(pubsub.seen_messages.has(_msg_id(msg)))
+        sender = forwarder.to_base58()
+        try:
+            ok = all(admit(t, msg.data, sender, _origin(msg), seen) for t in topics)
+        except Exception:
+            log.exception("admission check raised; letting the message through")
+            return True
+        if not ok:
+            self.stats.throttled += 1
+            scorer = self._router.scorer if self._router is not None else None
+            if scorer is not None:
+                scorer.penalize_behavior(forwarder, THROTTLE_PENALTY)
         return ok
 
     def _on_accepted(self, msg: rpc_pb2.Message, forwarder: ID | None) -> None:
@@ -580,7 +625,7 @@ class Network:
         if pubsub.seen_messages.has(mid):
             self.stats.duplicates += 1
             return
-        if not self._validate(topic, data, self.peer_id):
+        if not self._validate(topic, data, self.peer_id, self.peer_id):
             raise PublishRejected(f"validator rejected our own message {mid.hex()} on {topic}")
         await self._pace(topic)
         await self._wait_queue_room(topic)
@@ -599,7 +644,8 @@ class Network:
     def _limiter(self, topic: str) -> SlidingWindow:
         lim = self._limiters.get(topic)
         if lim is None:
-            lim = self._limiters[topic] = SlidingWindow(self._publish_rate, self._publish_window)
+            rate = self._topic_rate(topic)
+            lim = self._limiters[topic] = SlidingWindow(rate, self._publish_window)
         return lim
 
     async def _pace(self, topic: str) -> bool:

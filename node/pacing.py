@@ -6,8 +6,11 @@ Two shapes, for two jobs:
   seconds. ``net.py`` paces everything a node sends on a topic with it, because it
   is the exact rule py-libp2p's receivers enforce (10 messages per forwarder, topic
   and sliding second); a token bucket of the same rate would allow twice the burst.
-* :class:`TokenBucket` — a rate with a one-second burst, per peer: a relay's
-  per-peer limit on the gossip it accepts (``max_records_per_s``).
+* :class:`TokenBucket` — a rate with a burst, per key: a relay's per-peer limit on
+  the records it accepts by gossip (``max_records_per_s``);
+* :class:`Budget` — several token buckets per key spent together (messages, records,
+  bytes): what the gossip validator allows each forwarding peer and each publishing
+  origin (``gossip.py``), in place of py-libp2p's own per-message spam limit.
 
 Where the numbers are set: ``net.Network`` (``publish_rate``, ``publish_window``)
 for pacing, ``files/config.py`` (``[relay] max_records_per_s``) for relays.
@@ -44,18 +47,70 @@ class SlidingWindow:
 
 
 class TokenBucket:
-    """Per-peer rate limit: ``rate`` events/s, with a burst of one second's worth."""
+    """Per-key rate limit: ``rate`` units/s, with a burst of ``burst`` (default: 1 s's worth).
 
-    def __init__(self, rate: float) -> None:
+    Keys that have been idle long enough to be full again are forgotten now and then,
+    so a stream of new keys (peers come and go) does not grow the table for ever.
+    """
+
+    PRUNE_EVERY = 4096  # spends between two passes over the table
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
         self.rate = rate
-        self._tokens: dict[str, tuple[float, float]] = {}  # peer -> (tokens, last time)
+        self.burst = burst if burst is not None else rate
+        self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, last time)
+        self._spends = 0
 
-    def allow(self, peer: str, now: float) -> bool:
-        """Take one token for ``peer`` at time ``now``; False if it has none left."""
-        tokens, last = self._tokens.get(peer, (self.rate, now))
-        tokens = min(self.rate, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._tokens[peer] = (tokens, now)
+    def _level(self, key: str, now: float) -> float:
+        tokens, last = self._tokens.get(key, (self.burst, now))
+        return min(self.burst, tokens + max(0.0, now - last) * self.rate)
+
+    def can(self, key: str, now: float, cost: float = 1.0) -> bool:
+        """Would ``cost`` units for ``key`` fit now? (Nothing is taken.)"""
+        return self._level(key, now) >= cost
+
+    def take(self, key: str, now: float, cost: float = 1.0) -> None:
+        """Take ``cost`` units for ``key`` (may go below zero: a debt to pay back first)."""
+        self._tokens[key] = (self._level(key, now) - cost, now)
+        self._spends += 1
+        if self._spends % self.PRUNE_EVERY == 0:
+            self._prune(now)
+
+    def allow(self, key: str, now: float, cost: float = 1.0) -> bool:
+        """Take ``cost`` units for ``key`` if they fit; False (and nothing taken) if not."""
+        if not self.can(key, now, cost):
+            self._tokens[key] = (self._level(key, now), now)
             return False
-        self._tokens[peer] = (tokens - 1, now)
+        self.take(key, now, cost)
         return True
+
+    def _prune(self, now: float) -> None:
+        full = [k for k in self._tokens if self._level(k, now) >= self.burst]
+        for k in full:
+            del self._tokens[k]
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
+class Budget:
+    """Several token buckets spent together: messages, records and bytes of one key.
+
+    :meth:`spend` charges all of them or none, and names the first one exhausted,
+    so a sender that floods in any of the three is stopped, and counted by which.
+    """
+
+    def __init__(self, **limits: tuple[float, float]) -> None:
+        """``name=(rate per second, burst)`` for each quantity."""
+        self.buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in limits.items()}
+
+    def spend(self, key: str, now: float, **amounts: float) -> str | None:
+        """Charge ``amounts`` to ``key``; None if they fit, else the exhausted quantity."""
+        for name, amount in amounts.items():
+            if not self.buckets[name].can(key, now, amount):
+                return name
+        for name, amount in amounts.items():
+            self.buckets[name].take(key, now, amount)
+        return None

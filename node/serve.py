@@ -26,6 +26,7 @@ Data flow::
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -42,10 +43,10 @@ from cercle.node.discovery import Discovery, share_nothing
 from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.hostkey import load_or_create_host_key
-from cercle.node.gossip import Gossip
+from cercle.node.gossip import Gossip, topic_rate
 from cercle.node.ingest import Pipeline
 from cercle.node.moderation import Moderation
-from cercle.node.net import Network, PeerInfo
+from cercle.node.net import SPAM_LIMIT_PER_S, Network, PeerInfo
 from cercle.node.relay import Relay
 from cercle.node.syncdriver import SyncReport
 from cercle.node.syncing import Hosting, SyncService
@@ -54,7 +55,7 @@ from cercle.node.writer import GOSSIP, Submission, Writer
 from cercle.protocol import records as R
 from cercle.protocol.identity import Identity
 from cercle.protocol.localapi import EVENT_PEER, EVENT_RECORD
-from cercle.protocol.topics import DIRECTORY_SCOPE
+from cercle.protocol.topics import BATCH, DIRECTORY_SCOPE, SINGLE
 from cercle.protocol.trust import TrustView
 from cercle.storage import Outcome, Status, Store
 from cercle.storage import layout as L
@@ -128,10 +129,15 @@ class Node:
                 pow_exemptions=trust.pow_exemptions,
                 after_commit=self._after_commit,
             )
+            batches = self.config.network_version >= BATCH
             net = Network(
                 load_or_create_host_key(self.datadir.node_key),
                 list(self.config.listen),
                 on_peer=self._on_peer,
+                topic_rate=topic_rate,
+                # Version 2 does its own admission (gossip.ALLOWANCES): py-libp2p's limit
+                # of 10 messages a second per neighbour and topic would cap batches too.
+                spam_limit_per_s=None if batches else SPAM_LIMIT_PER_S,
             )
             gossip = Gossip(
                 net,
@@ -141,6 +147,7 @@ class Node:
                 counters=self.counters,
                 rejected=self.rejected,
                 rate_limit=relay.rate_limit if relay is not None else None,
+                versions=(SINGLE, BATCH) if batches else (SINGLE,),
             )
             sync = SyncService(
                 net,
@@ -274,6 +281,7 @@ class Node:
                 rejected=dict(self.rejected),
                 counters=dict(self.counters),
                 gossip_latency_p50_ms=s.gossip.latency_p50_ms(),
+                network=dataclasses.asdict(s.net.statistics()),
                 sync=list(s.sync.reports),
             )
         )

@@ -58,10 +58,17 @@ def short_tmp_dir(prefix: str = "ct") -> Path:
 # --------------------------------------------------------------------------- real nodes
 
 
-def make_node(tmp: Path, name: str, *, relay: bool = False, learn: bool = False) -> Node:
-    """A node on loopback, its author derived from ``name`` (none for a relay), no API."""
+def make_node(
+    tmp: Path, name: str, *, relay: bool = False, learn: bool = False, version: int = 2
+) -> Node:
+    """A node on loopback, its author derived from ``name`` (none for a relay), no API.
+
+    ``version`` is the network version it speaks (1: single records only, as before).
+    """
     ident = None if relay else Identity.from_seed(hashlib.sha256(name.encode()).digest())
-    cfg = Config(listen=LOOPBACK, sync_interval_s=3600, api=False, learn_peers=learn)
+    cfg = Config(
+        listen=LOOPBACK, sync_interval_s=3600, api=False, learn_peers=learn, network_version=version
+    )
     return Node(DataDir(tmp / name), cfg, ident, relay=relay)
 
 

@@ -38,7 +38,7 @@ class Node:
 async def start(nursery: trio.Nursery, **kwargs: object) -> Node:
     node: Node
 
-    def validator(topic: str, data: bytes, from_peer: str) -> bool:
+    def validator(topic: str, data: bytes, from_peer: str, origin: str) -> bool:
         return data not in node.reject
 
     def deliver(topic: str, data: bytes, from_peer: str) -> None:

@@ -356,6 +356,7 @@ class Status:
     rejected: dict[str, int]
     counters: dict[str, int]
     gossip_latency_p50_ms: float | None
+    network: dict[str, int]  # the libp2p layer's counters (net.NetStats)
     sync: list[SyncInfo]
 
 
@@ -381,5 +382,6 @@ def status_view(s: Status) -> View:
         "rejected": s.rejected,
         "counters": s.counters,
         "gossip_latency_p50_ms": s.gossip_latency_p50_ms,
+        "network": s.network,
         "sync": [sync_view(i) for i in s.sync[-SYNC_IN_STATUS:]],
     }

@@ -11,6 +11,7 @@ Example ``config.toml``::
     relays = ["/ip4/203.0.113.5/tcp/7490/p2p/12D3Koo..."]  # reserve a circuit slot
     mdns = true
     sync_interval_s = 60
+    network_version = 2       # 1: speak only what nodes of network version 1 speak
 
     [relay]
     communities = []          # empty: host every community heard of
@@ -44,6 +45,9 @@ class Config:
     metrics: str | None = None  # "host:port" for the Prometheus endpoint (relay)
     max_records_per_s: float = 50.0  # per peer, gossip (relay)
     api: bool = True
+    # 2: batches on version-2 topics as well as single records on version-1 topics
+    # (specs/network.md §2); 1: only the latter, as nodes of network version 1 did.
+    network_version: int = 2
 
     def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -56,6 +60,7 @@ _TOP = {
     "mdns": (bool, "mdns"),
     "learn_peers": (bool, "learn_peers"),
     "sync_interval_s": ((int, float), "sync_interval_s"),
+    "network_version": (int, "network_version"),
 }
 _RELAY = {
     "communities": (list, "relay_communities"),
@@ -103,6 +108,8 @@ def check_config(cfg: Config, where: str) -> Config:
     """``cfg`` if its values make sense, else ConfigError naming the setting and ``where``."""
     if cfg.sync_interval_s <= 0:
         raise ConfigError(f"{where}: sync_interval_s must be positive")
+    if cfg.network_version not in (1, 2):
+        raise ConfigError(f"{where}: network_version must be 1 or 2")
     if cfg.max_records_per_s <= 0:
         raise ConfigError(f"{where}: [relay] max_records_per_s must be positive")
     for community in cfg.relay_communities:
