@@ -1,9 +1,10 @@
-"""Interoperability: an independent libp2p implementation (js-libp2p) on a community topic.
+"""Interoperability: an independent libp2p implementation (js-libp2p) on community topics.
 
 A real Cercle node (py-libp2p) and a js-libp2p peer (tests/interop/peer.mjs, with
-@chainsafe/libp2p-gossipsub, StrictSign, TCP + Noise + Yamux) meet on 127.0.0.1. The js
-peer receives the node's records byte for byte, and the node stores a valid record the
-js peer publishes and rejects invalid ones without harm. Slow: it may run ``npm ci``.
+@chainsafe/libp2p-gossipsub, StrictSign, TCP + Noise + Yamux) meet on 127.0.0.1, on the
+version-1 topic (one record per message) and on the version-2 topic (batches): the js
+peer receives the node's records byte for byte, and the node stores valid records the js
+peer publishes and rejects invalid ones without harm. Slow: it may run ``npm ci``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,9 @@ import pytest
 import trio
 
 from cercle.node.serve import Node
+from cercle.protocol import batch as B
 from cercle.protocol import records as R
-from cercle.protocol.topics import community_topic
+from cercle.protocol.topics import BATCH, SINGLE, community_topic
 from tests import factory as F
 from tests.helpers import make_node, running, until
 from tests.test_node import has, new_community
@@ -64,6 +67,7 @@ class JsPeer:
         self.proc = proc
         self.events: list[dict[str, Any]] = []
         self.stderr_path = stderr_path
+        self.peer_id = ""
 
     async def read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -105,40 +109,62 @@ def rejections(node: Node) -> int:
     return sum(node.rejected.values())
 
 
+@asynccontextmanager
+async def js_peer(
+    nursery: trio.Nursery, node: Node, topic: str, tmp_path: Path, node_bin: str
+) -> AsyncIterator[JsPeer]:
+    """A js peer on ``topic`` dialled into ``node``, both in each other's view; stopped after."""
+    assert node.net is not None
+    net = node.net
+    stderr_path = tmp_path / f"peer-{topic.replace('/', '_')[:40]}.stderr"
+    with stderr_path.open("wb") as stderr:
+        proc = await trio.lowlevel.open_process(
+            [node_bin, "peer.mjs", topic, net.listen_addrs[0]],
+            cwd=INTEROP,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    js = JsPeer(proc, stderr_path)
+    try:
+        nursery.start_soon(js.read_stdout)
+        # Node.js loads ~120 modules first: seconds, more on a busy machine.
+        await js.wait(lambda: js.find("listening") is not None, "the js peer", 90)
+        js.peer_id = js.find("listening")["peer_id"]  # type: ignore[index]
+        await js.wait(lambda: js.find("connected", peer_id=net.peer_id) is not None,
+                      "the js peer to connect")  # fmt: skip
+        # Both sides see each other on the topic: the node has the js peer in its mesh,
+        # the js peer has the node's subscription.
+        await js.wait(lambda: js.peer_id in net.mesh_peers(topic), "the node's mesh")
+        await js.wait(lambda: js.find("subscribed", peer_id=net.peer_id) is not None,
+                      "the node's subscription at the js peer")  # fmt: skip
+        yield js
+        assert proc.returncode is None, js.diagnostics()
+    finally:
+        with trio.CancelScope(shield=True):
+            if proc.stdin is not None:
+                await proc.stdin.aclose()
+            with trio.move_on_after(5):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
 async def test_js_libp2p_peer_exchanges_records_with_a_cercle_node(
     tmp_path: Path, node_bin: str
 ) -> None:
+    """Version-1 topic: one record per message, as any libp2p peer can speak it."""
     node = make_node(tmp_path, "cercle")
     with trio.fail_after(240):
         async with running(node) as nursery:
             assert node.net is not None
             net = node.net
             comm = await new_community(node)
-            topic = community_topic(comm.id)
-
-            with (tmp_path / "peer.stderr").open("wb") as stderr:
-                proc = await trio.lowlevel.open_process(
-                    [node_bin, "peer.mjs", topic, net.listen_addrs[0]],
-                    cwd=INTEROP,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                )
-            js = JsPeer(proc, tmp_path / "peer.stderr")
-            try:
-                nursery.start_soon(js.read_stdout)
-                # Node.js loads ~120 modules first: seconds, more on a busy machine.
-                await js.wait(lambda: js.find("listening") is not None, "the js peer", 90)
-                js_id = js.find("listening")["peer_id"]  # type: ignore[index]
-                await js.wait(lambda: js.find("connected", peer_id=net.peer_id) is not None,
-                              "the js peer to connect")  # fmt: skip
-                # Both sides see each other on the topic: the node has the js peer in its
-                # mesh, the js peer has the node's subscription.
-                await js.wait(lambda: js_id in net.mesh_peers(topic), "the node's mesh")
-                await js.wait(lambda: js.find("subscribed", peer_id=net.peer_id) is not None,
-                              "the node's subscription at the js peer")  # fmt: skip
-
-                # 1. A record the Cercle node authors reaches the js peer byte for byte.
+            topic = community_topic(comm.id, SINGLE)
+            async with js_peer(nursery, node, topic, tmp_path, node_bin) as js:
+                # 1. A record the Cercle node authors reaches the js peer byte for byte
+                # (the js peer is not on the version-2 topic: the node sends it singly).
                 rating = await node.author(R.RatingBody(F.gtin(1), (4, 5), "good"), comm.id)
                 await js.wait(lambda: rating.raw.hex() in js.received(), "the node's rating")
                 assert js.find("message", data=rating.raw.hex())["from"] == net.peer_id  # type: ignore[index]
@@ -169,17 +195,50 @@ async def test_js_libp2p_peer_exchanges_records_with_a_cercle_node(
                 later = F.rating(44, comm.id, 10, (3, 4), t=node.now_ms())
                 await js.publish(later.raw)
                 await js.wait(lambda: has(node, later.id), "the node to store a later js record")
-                assert net.score(js_id, topic) < 0
-                assert js_id in {p.peer_id for p in net.peers()}
+                assert net.score(js.peer_id, topic) < 0
+                assert js.peer_id in {p.peer_id for p in net.peers()}
                 again = await node.author(R.RatingBody(F.gtin(2), (1, 2)), comm.id)
                 assert has(node, again.id) and node.counters["ingest.stored"] >= 5
-                assert proc.returncode is None, js.diagnostics()
-            finally:
-                with trio.CancelScope(shield=True):
-                    if proc.stdin is not None:
-                        await proc.stdin.aclose()
-                    with trio.move_on_after(5):
-                        await proc.wait()
-                    if proc.returncode is None:
-                        proc.kill()
-                        await proc.wait()
+
+
+async def test_js_libp2p_peer_exchanges_batches_with_a_cercle_node(
+    tmp_path: Path, node_bin: str
+) -> None:
+    """Version-2 topic: batches are plain GossipSub messages any implementation carries."""
+    node = make_node(tmp_path, "cercle")
+    with trio.fail_after(240):
+        async with running(node) as nursery:
+            assert node.net is not None
+            net = node.net
+            comm = await new_community(node)
+            topic = community_topic(comm.id, BATCH)
+            async with js_peer(nursery, node, topic, tmp_path, node_bin) as js:
+                # 1. The node's records reach the js peer in batches, byte for byte.
+                ours = [
+                    await node.author(R.RatingBody(F.gtin(i), (4, 5)), comm.id) for i in range(20)
+                ]
+
+                def got() -> list[bytes]:
+                    return [raw for d in js.received() for raw in B.decode_batch(bytes.fromhex(d))]
+
+                await js.wait(lambda: {r.raw for r in ours} <= set(got()), "the node's batches")
+                assert len(js.received()) < len(ours)  # fewer messages than records
+
+                # 2. A batch the js peer publishes: every record validated and stored.
+                theirs = [F.rating(50 + i, comm.id, 9, (2, 2), t=node.now_ms()) for i in range(5)]
+                await js.publish(B.encode_batch([r.raw for r in theirs]))
+                await js.wait(lambda: all(has(node, r.id) for r in theirs), "the js batch")
+
+                # 3. One forged record rejects its whole batch; garbage is not a batch.
+                before = rejections(node)
+                forged = bytearray(F.rating(60, comm.id, 9, (5, 5), t=node.now_ms()).raw)
+                forged[-1] ^= 1
+                fine = F.rating(61, comm.id, 9, (5, 5), t=node.now_ms())
+                await js.publish(B.encode_batch([fine.raw, bytes(forged)]))
+                await js.publish(b"\x00garbage")
+                await js.wait(
+                    lambda: rejections(node) > before and node.counters["gossip.bad_batches"] >= 1,
+                    "the node to refuse both",
+                )
+                assert not has(node, fine.id) and not has(node, R.record_id(bytes(forged)))
+                assert net.score(js.peer_id, topic) < 0
