@@ -21,6 +21,8 @@ class Reason(enum.StrEnum):
     NON_CANONICAL = "non_canonical"  # valid msgpack, but not the one canonical encoding
     OVERSIZE = "oversize"  # over MAX_RECORD_BYTES
     UNKNOWN_VERSION = "unknown_version"
+    # not a kind number (an integer 1..255); a kind this version merely does not
+    # know is accepted as an opaque record (specs/records.md §11)
     UNKNOWN_KIND = "unknown_kind"
     BAD_FIELD = "bad_field"  # a field has a value outside its domain
     BAD_SIGNATURE = "bad_signature"

@@ -12,7 +12,18 @@ The envelope is a canonical msgpack array (see :mod:`.canonical`)::
 
 The signature covers ``SIGNING_PREFIX`` followed by the canonical encoding of
 the first seven fields; the record id is SHA-256 of the whole envelope.  Bodies
-are arrays with one fixed field order per kind, declared once in ``_FIELDS``.
+are arrays with one fixed field order per kind, declared once in each body's
+``FIELDS``.
+
+Later versions add kinds and append body fields without a flag day
+(``specs/records.md`` §11), so validity has two layers: the kind-independent
+rules (canonical bytes, envelope, time, signature) that every version applies
+to every record, and the rules of the kinds and fields this version knows.  A
+record of a kind it does not know is kept whole as an :class:`OpaqueBody`,
+and fields appended to a known kind are kept, unread, in ``extra``: the bytes
+are signed, so they are carried exactly as they came.  :func:`register_kind`
+teaches a process one more kind (tests, experiments) without touching the
+tables below.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from . import canonical
-from .errors import Reason, Rejected
+from .errors import LocalProtocolError, Reason, Rejected
 
 VERSION = 1
 SIGNING_PREFIX = b"cercle-record-v1\x00"
@@ -43,7 +54,19 @@ SCORE_MIN, SCORE_MAX = 1, 5
 ZERO_ID = bytes(32)  # the "no community" scope: charters, profiles, global vouches
 
 
+KIND_MIN, KIND_MAX = 1, 255  # the kind numbers of envelope version 1 (one byte in keys)
+FIRST_EXPERIMENTAL_KIND = 128  # 128..255: never assigned by the spec (trials, tests)
+
+
 class Kind(enum.IntEnum):
+    """A kind number.  The members are the kinds this version knows.
+
+    Any other number in ``KIND_MIN..KIND_MAX`` is a kind too, one that a later
+    version (or an experiment) defines: ``Kind(9)`` gives an unnamed value
+    (``name`` ``"UNKNOWN_9"``) that compares equal to 9, or the kind registered
+    with :func:`register_kind`.  Compare unknown kinds with ``==``, not ``is``.
+    """
+
     COMMUNITY = 1
     PRODUCT = 2
     RATING = 3
@@ -52,6 +75,25 @@ class Kind(enum.IntEnum):
     VOUCH = 6
     RETRACT = 7
     PROFILE = 8
+
+    @classmethod
+    def _missing_(cls, value: object) -> Kind | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        if not KIND_MIN <= value <= KIND_MAX:
+            return None
+        return _REGISTERED.get(value) or _kind_value(value, f"UNKNOWN_{value}")
+
+
+def _kind_value(number: int, name: str) -> Kind:
+    """A :class:`Kind` that is not a member, as ``_missing_`` may return (like Flag's)."""
+    kind = int.__new__(Kind, number)
+    kind._name_ = name
+    kind._value_ = number
+    return kind
+
+
+_REGISTERED: dict[int, Kind] = {}  # register_kind's kinds, by number
 
 
 # --------------------------------------------------------------------------- fields
@@ -177,33 +219,81 @@ def gtin14(code: str) -> str:
 # --------------------------------------------------------------------------- bodies
 
 
-class _Body:
-    """Shared parse/serialise logic: each body is its ``FIELDS`` in order."""
+def extra_fields(*items: canonical.Value) -> tuple[bytes, ...]:
+    """Body items this version does not read, each kept as its canonical encoding.
+
+    The ``extra`` of a body, from values: how tests (and a later version's
+    writer) append fields.  ``ValueError``/``TypeError`` as :func:`canonical.encode`.
+    """
+    return tuple(canonical.encode(v) for v in items)
+
+
+def _extra_values(extra: tuple[bytes, ...]) -> list[canonical.Value]:
+    return [canonical.decode(b, max_len=MAX_RECORD_BYTES) for b in extra]
+
+
+class BodyBase:
+    """Shared parse/serialise logic: each body is its ``FIELDS`` in order, then ``extra``.
+
+    ``extra`` holds the fields a later version appended (``specs/records.md``
+    §11.3): one canonical msgpack encoding per item, signed and carried, never
+    read.  A body class is a frozen dataclass whose fields are ``FIELDS``'
+    names in order, then ``extra: tuple[bytes, ...] = ()``.
+    """
 
     __slots__ = ()
 
     KIND: ClassVar[Kind]
     FIELDS: ClassVar[tuple[tuple[str, Field], ...]]
+    extra: tuple[bytes, ...]
 
     @classmethod
     def from_wire(cls, wire: object) -> Any:
-        if not isinstance(wire, list) or len(wire) != len(cls.FIELDS):
+        n = len(cls.FIELDS)
+        if not isinstance(wire, list) or len(wire) < n:
             raise Rejected(
-                Reason.MALFORMED, f"{cls.KIND.name.lower()} body: expected {len(cls.FIELDS)} fields"
+                Reason.MALFORMED, f"{cls.KIND.name.lower()} body: expected {n} fields or more"
             )
-        values = [spec.check(v, name) for (name, spec), v in zip(cls.FIELDS, wire, strict=True)]
-        return cls(*values)
+        values = [spec.check(v, name) for (name, spec), v in zip(cls.FIELDS, wire[:n], strict=True)]
+        make: Any = cls  # each subclass is a dataclass of FIELDS, then extra
+        return make(*values, extra=extra_fields(*wire[n:]))
 
     def to_wire(self) -> list[canonical.Value]:
         out: list[canonical.Value] = []
         for name, _ in self.FIELDS:
             v = getattr(self, name)
             out.append(list(v) if isinstance(v, tuple) else v)
-        return out
+        return out + _extra_values(self.extra)
 
 
 @dataclass(frozen=True, slots=True)
-class CommunityBody(_Body):
+class OpaqueBody:
+    """The body of a record of a kind this version does not know: kept whole, never read.
+
+    Every item is in ``extra`` (canonical encodings, as in :class:`BodyBase`);
+    the record still had to pass every kind-independent rule to get here.
+    """
+
+    FIELDS: ClassVar[tuple[tuple[str, Field], ...]] = ()
+    kind: Kind
+    extra: tuple[bytes, ...] = ()
+
+    @property
+    def KIND(self) -> Kind:
+        return self.kind
+
+    @classmethod
+    def from_wire(cls, kind: Kind, wire: object) -> OpaqueBody:
+        if not isinstance(wire, list):
+            raise Rejected(Reason.MALFORMED, f"kind {int(kind)} body: expected an array")
+        return cls(kind, extra_fields(*wire))
+
+    def to_wire(self) -> list[canonical.Value]:
+        return _extra_values(self.extra)
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityBody(BodyBase):
     KIND = Kind.COMMUNITY
     FIELDS = (
         ("name", NAME),
@@ -217,10 +307,11 @@ class CommunityBody(_Body):
     values: tuple[str, ...]
     criteria: tuple[str, ...]
     pow_bits: int = 0
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class ProductBody(_Body):
+class ProductBody(BodyBase):
     KIND = Kind.PRODUCT
     FIELDS = (
         ("gtin", Gtin()),
@@ -232,19 +323,21 @@ class ProductBody(_Body):
     name: str
     brand: str
     labels: tuple[str, ...]
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class RatingBody(_Body):
+class RatingBody(BodyBase):
     KIND = Kind.RATING
     FIELDS = (("gtin", Gtin()), ("scores", Scores(8)), ("text", Text(1000)))
     gtin: str
     scores: tuple[int, ...]
     text: str = ""
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class PetitionBody(_Body):
+class PetitionBody(BodyBase):
     KIND = Kind.PETITION
     FIELDS = (
         ("title", Text(200, 1)),
@@ -258,36 +351,41 @@ class PetitionBody(_Body):
     target: str
     goal: int
     deadline_ms: int
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class SignatureBody(_Body):
+class SignatureBody(BodyBase):
     KIND = Kind.SIGNATURE
     FIELDS = (("petition", Bytes32()),)
     petition: bytes
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class VouchBody(_Body):
+class VouchBody(BodyBase):
     KIND = Kind.VOUCH
     FIELDS = (("subject", Bytes32()), ("trust", Bool()))
     subject: bytes
     trust: bool
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class RetractBody(_Body):
+class RetractBody(BodyBase):
     KIND = Kind.RETRACT
     FIELDS = (("target", Bytes32()),)
     target: bytes
+    extra: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class ProfileBody(_Body):
+class ProfileBody(BodyBase):
     KIND = Kind.PROFILE
     FIELDS = (("display_name", Text(64)), ("about", Text(500)))
     display_name: str
     about: str = ""
+    extra: tuple[bytes, ...] = ()
 
 
 Body: TypeAlias = (
@@ -299,9 +397,11 @@ Body: TypeAlias = (
     | VouchBody
     | RetractBody
     | ProfileBody
+    | OpaqueBody  # a kind this version does not know
+    | BodyBase  # a kind taught with register_kind
 )
 
-BODY_TYPES: dict[Kind, type[_Body]] = {
+BODY_TYPES: dict[Kind, type[BodyBase]] = {
     cls.KIND: cls
     for cls in (
         CommunityBody,
@@ -329,12 +429,54 @@ COMMUNITY_RULE: dict[Kind, bool | None] = {
 }
 
 
+def known(kind: Kind) -> bool:
+    """Does this version (with the kinds registered in this process) know ``kind``?"""
+    return kind in BODY_TYPES
+
+
+def register_kind(number: int, name: str, body: type[BodyBase], community: bool | None) -> Kind:
+    """Teach this process kind ``number``: ``body`` parses it, ``community`` is its rule.
+
+    For tests and experiments (numbers from ``FIRST_EXPERIMENTAL_KIND`` on),
+    and the way a plug-in could add a kind; a later version of Cercle adds its
+    kinds to the tables above instead.  ``community`` is True (must be set),
+    False (must be nil) or None (either), as in ``COMMUNITY_RULE``.  The
+    registry is the process's: register before any record is decoded (records
+    decoded earlier stay opaque), and run nodes that must not know the kind in
+    another process.  Registering gives ``body.KIND``.
+    """
+    if not KIND_MIN <= number <= KIND_MAX or number in BODY_TYPES:
+        raise LocalProtocolError(f"kind {number} is taken or outside {KIND_MIN}..{KIND_MAX}")
+    upper = name.upper()
+    if not name.isidentifier() or upper.startswith("UNKNOWN") or upper in Kind.__members__:
+        raise LocalProtocolError(f"{name!r} cannot name a kind")
+    if not issubclass(body, BodyBase):
+        raise LocalProtocolError(f"{body.__name__} is not a BodyBase")
+    kind = _kind_value(number, upper)
+    _REGISTERED[number] = kind
+    body.KIND = kind
+    BODY_TYPES[kind] = body
+    COMMUNITY_RULE[kind] = community
+    return kind
+
+
+def unregister_kind(kind: Kind) -> None:
+    """Forget a kind :func:`register_kind` taught (tests): its records read as opaque again."""
+    if _REGISTERED.get(int(kind)) is None:
+        raise LocalProtocolError(f"kind {int(kind)} was not registered")
+    del _REGISTERED[int(kind)], BODY_TYPES[kind], COMMUNITY_RULE[kind]
+
+
 # --------------------------------------------------------------------------- envelope
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A decoded, structurally valid record.  ``raw`` is the exact signed envelope."""
+    """A decoded, structurally valid record.  ``raw`` is the exact signed envelope.
+
+    A record of a kind this version does not know has an unnamed ``kind`` and
+    an :class:`OpaqueBody`: it is valid, stored and passed on, never read.
+    """
 
     kind: Kind
     author: bytes
@@ -423,8 +565,8 @@ def decode(data: bytes) -> Record:
     if len(value) != 8:
         raise Rejected(Reason.MALFORMED, "envelope: expected an array of 8 fields")
     _, kind, author, created_ms, community, nonce, body, sig = value
-    if not isinstance(kind, int) or isinstance(kind, bool) or kind not in BODY_TYPES:
-        raise Rejected(Reason.UNKNOWN_KIND, f"kind {kind!r}")
+    if not isinstance(kind, int) or isinstance(kind, bool) or not KIND_MIN <= kind <= KIND_MAX:
+        raise Rejected(Reason.UNKNOWN_KIND, f"kind {kind!r} is not a kind number")
     k = Kind(kind)
     author = Bytes32().check(author, "author")
     created_ms = Int(0, MAX_TIME_MS).check(created_ms, "created_ms")
@@ -433,12 +575,17 @@ def decode(data: bytes) -> Record:
         raise Rejected(Reason.MALFORMED, "signature: expected 64 bytes")
     if community is not None:
         community = Bytes32().check(community, "community")
+    parsed: Body
+    cls = BODY_TYPES.get(k)
+    if cls is None:  # a later version's kind: every rule left is the kind's own
+        parsed = OpaqueBody.from_wire(k, body)
+        return Record(k, author, created_ms, community, nonce, parsed, sig, data, record_id(data))
     rule = COMMUNITY_RULE[k]
     if rule is True and community is None:
         raise Rejected(Reason.BAD_COMMUNITY, f"{k.name.lower()} needs a community")
     if rule is False and community is not None:
         raise Rejected(Reason.BAD_COMMUNITY, f"{k.name.lower()} has no community")
-    parsed: Body = BODY_TYPES[k].from_wire(body)
+    parsed = cls.from_wire(body)
     _check_body(k, author, created_ms, parsed)
     return Record(k, author, created_ms, community, nonce, parsed, sig, data, record_id(data))
 

@@ -28,6 +28,10 @@ cursor walks.
 | ``shadow``      | id(32)                                                  | envelope of a record seen but not kept (superseded, retracted, invalid in context) |
 | ``local``       | ``JOINED`` ‖ community, ``MUTE``/``BLOCK`` ‖ author, ``HIDE`` ‖ id, ``MIN_TRUST`` ‖ community | node-local settings, never published (``MIN_TRUST``: u8 distance) |
 
+Records of kinds this version does not know (``specs/records.md`` §11) have
+entries in ``records``, the three time indexes, ``scope_stats`` and ``members``
+only.
+
 ``shadow`` lets contextual rules see every record ever received (a retracted
 charter still defines its criteria), which makes the stored state independent
 of the order in which records arrive.
@@ -148,7 +152,13 @@ def gtin_key(gtin: str) -> bytes:
 
 
 def scope_kind_prefix(scope: bytes, kind: R.Kind) -> bytes:
+    """``scope_kind`` keys of one kind, known or not (kinds are 1..255: one byte)."""
     return scope + bytes([kind])
+
+
+def split_scope_kind(key: bytes) -> tuple[bytes, int]:
+    """``(scope, kind number)`` of a ``scope_kind`` key."""
+    return key[:ID], key[ID]
 
 
 def product_prefix(scope: bytes, gtin: str, kind: R.Kind) -> bytes:

@@ -15,6 +15,15 @@ Derived databases (all but ``layout.PRIMARY``) are
 kept exact incrementally and can be recomputed from scratch by
 :func:`rebuild_expected`; :meth:`Store.check` compares the two.
 
+Records of a kind this version does not know (``specs/records.md`` §11) are
+kept like any other, because this node may be the one that serves them to a
+newer node: they get only the indexes that do not depend on the kind (scope
+and time, scope and kind, author and time, the scope's counts), no head (they
+are never replaced) and no aggregate; retracting one works like any other
+retraction, since tombstones never look at the kind.  A later version that
+learns a kind must re-index the stored records of that kind when it opens an
+older store (a schema migration, like ``_add_product_time``).
+
 Transactions are short, opened in ``with`` blocks, and never held across a
 yield: the store is synchronous and knows nothing of trio.
 """
@@ -405,6 +414,33 @@ class Store:
         with self.env.begin(db=self.db["agg_petition"]) as txn:
             raw = txn.get(petition)
             return L.read_u64(bytes(raw)) if raw is not None else 0
+
+    def unknown_kinds(self) -> dict[R.Kind, int]:
+        """How many stored records have each kind this version does not know.
+
+        Walks ``scope_kind`` jumping over the known kinds, so it costs a few
+        seeks per scope plus one step per such record (for metrics and status).
+        """
+        counts: dict[R.Kind, int] = {}
+        with self.env.begin() as txn:
+            scopes = txn.cursor(db=self.db["scope_stats"]).iternext(values=False)
+            cur = txn.cursor(db=self.db["scope_kind"])
+            for scope in [bytes(k) for k in scopes]:
+                kind = R.Kind(R.KIND_MIN)
+                while cur.set_range(L.scope_kind_prefix(scope, kind)):
+                    in_scope, number = L.split_scope_kind(bytes(cur.key()))
+                    if in_scope != scope:
+                        break
+                    kind = R.Kind(number)
+                    if not R.known(kind):
+                        prefix, n, ok = L.scope_kind_prefix(scope, kind), 0, True
+                        while ok and bytes(cur.key()).startswith(prefix):
+                            n, ok = n + 1, cur.next()
+                        counts[kind] = counts.get(kind, 0) + n
+                    if kind == R.KIND_MAX:
+                        break
+                    kind = R.Kind(kind + 1)
+        return counts
 
     def scope_stats(self, scope: bytes) -> ScopeStats:
         with self.env.begin(db=self.db["scope_stats"]) as txn:

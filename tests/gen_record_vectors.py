@@ -8,7 +8,9 @@ holds a vector the implementation disagrees with.  The tests never run this
 script; they load the JSON and check it byte for byte.
 
 Valid vectors carry ``seed``, ``id``, ``fields`` and ``replace_key``; invalid
-ones carry ``reason``.  A vector with a ``context`` list (hex envelopes of other
+ones carry ``reason``.  ``fields`` has ``extra`` only when the body holds items
+this version does not read (spec §11), and ``body`` is nil for a kind it does
+not know.  A vector with a ``context`` list (hex envelopes of other
 records) is contextual: its record passes :func:`records.validate` and the
 expected outcome is that of :func:`records.check_context` against those records.
 """
@@ -154,16 +156,22 @@ def jsonable(v: Any) -> Any:
 
 
 def fields_of(rec: R.Record) -> dict[str, Any]:
-    return {
+    body = rec.body
+    out = {
         "version": R.VERSION,
         "kind": int(rec.kind),
         "author": rec.author.hex(),
         "created_ms": rec.created_ms,
         "community": None if rec.community is None else rec.community.hex(),
         "nonce": rec.nonce,
-        "body": {name: jsonable(getattr(rec.body, name)) for name, _ in rec.body.FIELDS},
+        "body": None
+        if isinstance(body, R.OpaqueBody)
+        else {name: jsonable(getattr(body, name)) for name, _ in body.FIELDS},
         "signature": rec.sig.hex(),
     }
+    if body.extra:  # absent when empty: the vectors from before §11 stay byte for byte
+        out["extra"] = [item.hex() for item in body.extra]
+    return out
 
 
 class Ctx:
@@ -428,6 +436,64 @@ def generate() -> dict[str, Any]:
         context=[c2],
     )
 
+    # ---- valid: kinds and fields this version does not know (§11)
+    valid(
+        "opaque-kind-9",
+        "kind 9, not assigned yet: kept as an opaque record (was unknown_kind before §11)",
+        "alice",
+        R.OpaqueBody(K(9)),
+    )
+    o200 = valid(
+        "opaque-kind-200",
+        "an experimental kind in a community; its body items are any canonical values",
+        "alice",
+        R.OpaqueBody(
+            K(200),
+            R.extra_fields("une note", 42, -1, b"\x00\x01", None, True, [["deux"], 3], ""),
+        ),
+        created=T0 + 21,
+        community=C1,
+    )
+    valid(
+        "opaque-kind-255",
+        "the last kind number, no community",
+        "bob",
+        R.OpaqueBody(K(255), R.extra_fields("x")),
+        created=T0 + 22,
+    )
+    valid(
+        "retract-opaque",
+        "alice retracts her record of a kind this version does not know",
+        "alice",
+        R.RetractBody(o200.id),
+        created=T0 + 23,
+        community=C1,
+        context=[o200],
+    )
+    valid(
+        "extra-field-community",
+        "a charter with a sixth field appended (a list of tags): kept, ignored",
+        "bob",
+        R.CommunityBody(
+            "Bio Paris",
+            "",
+            ("bio",),
+            ("taste", "price"),
+            0,
+            R.extra_fields(["en:organic", "fr:ab-agriculture-biologique"]),
+        ),
+        created=T0 + 24,
+    )
+    valid(
+        "extra-fields-rating",
+        "a rating with two fields appended; its scores still match the charter",
+        "carol",
+        R.RatingBody(gtin8, (4, 4, 4), "", R.extra_fields(7, [b"\xff", ["ok"]])),
+        created=T0 + 25,
+        community=C1,
+        context=[c1],
+    )
+
     # ---- malformed
     good = R.build(key("alice"), R.ProfileBody("Alice", ""), created_ms=T0).raw
     rating_body = [gtin13, [5, 4, 3], ""]
@@ -512,6 +578,24 @@ def generate() -> dict[str, Any]:
         Reason.MALFORMED,
     )
     invalid(
+        "malformed-opaque-body",
+        "a kind this version does not know still needs an array body",
+        envelope("alice", 9, "body"),
+        Reason.MALFORMED,
+    )
+    invalid(
+        "malformed-extra-too-deep",
+        "an appended field nesting an array at depth 4",
+        envelope("alice", 8, ["Alice", "", [[[1]]]]),
+        Reason.MALFORMED,
+    )
+    invalid(
+        "malformed-extra-map",
+        "an appended field that is a map",
+        envelope("alice", 8, ["Alice", "", Raw(b"\x81\xa1a\x01", {"a": 1})]),
+        Reason.MALFORMED,
+    )
+    invalid(
         "malformed-created-str",
         "created_ms as a str",
         envelope("alice", 8, ["Alice", ""], created="1700000000000"),
@@ -547,6 +631,12 @@ def generate() -> dict[str, Any]:
         "non-canonical-str8",
         "a 5-byte str written as str8 instead of fixstr",
         envelope("alice", 8, [str8("Alice"), ""]),
+        Reason.NON_CANONICAL,
+    )
+    invalid(
+        "non-canonical-extra",
+        "an appended field 1 written as uint8 (cc 01): extra fields are canonical too",
+        envelope("alice", 8, ["Alice", "", uint8(1)]),
         Reason.NON_CANONICAL,
     )
     about = "Une description de quarante octets, oui."
@@ -598,8 +688,19 @@ def generate() -> dict[str, Any]:
         envelope("alice", 8, ["Alice", ""], version=0),
         Reason.UNKNOWN_VERSION,
     )
-    invalid("unknown-kind-9", "kind 9", envelope("alice", 9, []), Reason.UNKNOWN_KIND)
     invalid("unknown-kind-0", "kind 0", envelope("alice", 0, ["Alice", ""]), Reason.UNKNOWN_KIND)
+    invalid(
+        "unknown-kind-256",
+        "kind 256: kinds are 1..255",
+        envelope("alice", 256, ["Alice", ""]),
+        Reason.UNKNOWN_KIND,
+    )
+    invalid(
+        "unknown-kind-true",
+        "kind true: a boolean is not a kind number",
+        envelope("alice", True, ["Alice", ""]),
+        Reason.UNKNOWN_KIND,
+    )
 
     # ---- bad_field
     invalid(
@@ -658,6 +759,12 @@ def generate() -> dict[str, Any]:
         Reason.BAD_FIELD,
     )
     invalid(
+        "bad-field-extra-community",
+        "a blank name: the known fields of a body with an appended field are still checked",
+        envelope("alice", 1, [" ", "", [], ["taste"], 0, ["en:organic"]]),
+        Reason.BAD_FIELD,
+    )
+    invalid(
         "bad-field-pow-25",
         "pow_bits above 24",
         envelope("alice", 1, ["X", "", [], ["taste"], 25]),
@@ -683,6 +790,12 @@ def generate() -> dict[str, Any]:
         "bad-signature-no-prefix",
         "signed without the domain prefix",
         envelope("alice", 8, ["Alice", ""], prefix=b""),
+        Reason.BAD_SIGNATURE,
+    )
+    invalid(
+        "bad-signature-opaque",
+        "a kind this version does not know, author alice, signed by bob",
+        envelope("alice", 9, ["x"], signer="bob"),
         Reason.BAD_SIGNATURE,
     )
     invalid(
@@ -795,6 +908,12 @@ def generate() -> dict[str, Any]:
         Reason.NOT_NFC,
     )
     invalid(
+        "not-nfc-extra",
+        "an appended field in NFD: every string of the record must be NFC",
+        envelope("alice", 8, ["Alice", "", "Ame\u0301lie"]),
+        Reason.NOT_NFC,
+    )
+    invalid(
         "not-nfc-before-kind",
         "NFC is checked on the whole document, before the kind",
         envelope("alice", 99, ["A\u030a"]),
@@ -860,6 +979,26 @@ def generate() -> dict[str, Any]:
         Reason.INSUFFICIENT_POW,
         context=[c2],
     )
+    nonce = 0
+    while True:
+        raw = envelope("bob", 200, ["x"], created=T0 + 35, community=C2, nonce=nonce)
+        if R.leading_zero_bits(R.record_id(raw)) < 8:
+            break
+        nonce += 1
+    invalid(
+        "insufficient-pow-opaque",
+        "a kind this version does not know still owes its community's proof of work",
+        raw,
+        Reason.INSUFFICIENT_POW,
+        context=[c2],
+    )
+    invalid(
+        "not-author-opaque",
+        "bob retracts alice's record of a kind this version does not know",
+        envelope("bob", K.RETRACT, [o200.id], created=T0 + 36, community=C1),
+        Reason.NOT_AUTHOR,
+        context=[o200],
+    )
     invalid(
         "bad-community-signature",
         "signature in another community than its petition",
@@ -884,7 +1023,7 @@ def generate() -> dict[str, Any]:
         context=[R.decode(vector_raw("retract"))],
     )
     return {
-        "format": "cercle record vectors 1",
+        "format": "cercle record vectors 2",
         "spec": "specs/records.md",
         "generator": "tests/gen_record_vectors.py",
         "keys": {

@@ -261,7 +261,11 @@ def reason_of(raw: bytes, now_ms: int = R.MAX_TIME_MS) -> Reason:
 # =========================================================================== vectors
 
 
-def body_from_json(kind: int, fields: dict[str, Any]) -> R.Body:
+def body_from_json(kind: int, fields: dict[str, Any] | None, extra: list[str]) -> R.Body:
+    """A body from a vector's ``fields``: ``body`` nil is a kind this version does not know."""
+    items = tuple(bytes.fromhex(h) for h in extra)
+    if fields is None:
+        return R.OpaqueBody(R.Kind(kind), items)
     cls = R.BODY_TYPES[R.Kind(kind)]
     args = []
     for name, spec in cls.FIELDS:
@@ -271,7 +275,7 @@ def body_from_json(kind: int, fields: dict[str, Any]) -> R.Body:
         elif isinstance(spec, R.TextList | R.Scores):
             v = tuple(v)
         args.append(v)
-    body: Any = cls(*args)
+    body: Any = cls(*args, extra=items)  # type: ignore[call-arg]
     return body  # type: ignore[no-any-return]
 
 
@@ -279,16 +283,22 @@ def fields_json(rec: R.Record) -> dict[str, Any]:
     def j(v: Any) -> Any:
         return v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
 
-    return {
+    body = rec.body
+    out = {
         "version": 1,
         "kind": int(rec.kind),
         "author": rec.author.hex(),
         "created_ms": rec.created_ms,
         "community": rec.community.hex() if rec.community is not None else None,
         "nonce": rec.nonce,
-        "body": {name: j(getattr(rec.body, name)) for name, _ in rec.body.FIELDS},
+        "body": None
+        if isinstance(body, R.OpaqueBody)
+        else {name: j(getattr(body, name)) for name, _ in body.FIELDS},
         "signature": rec.sig.hex(),
     }
+    if body.extra:
+        out["extra"] = [e.hex() for e in body.extra]
+    return out
 
 
 def context_of(vector: dict[str, Any]) -> Ctx:
@@ -296,7 +306,10 @@ def context_of(vector: dict[str, Any]) -> Ctx:
 
 
 def test_vectors_cover_every_kind_and_reason() -> None:
-    assert {v["fields"]["kind"] for v in VALID} == {int(k) for k in R.Kind}
+    kinds = {v["fields"]["kind"] for v in VALID}
+    assert kinds >= {int(k) for k in R.Kind}
+    assert {9, 200, 255} <= kinds  # kinds this version does not know: opaque records
+    assert {v["fields"]["kind"] for v in VALID if "extra" in v["fields"]} >= {1, 3}
     assert {v["reason"] for v in INVALID} == {r.value for r in SINGLE_RECORD_REASONS}
     names = [v["name"] for v in DOC["vectors"]]
     assert len(names) == len(set(names))
@@ -326,7 +339,7 @@ def test_valid_vector_rebuilds_byte_for_byte(v: dict[str, Any]) -> None:
     community = bytes.fromhex(f["community"]) if f["community"] is not None else None
     rec = R.build(
         key,
-        body_from_json(f["kind"], f["body"]),
+        body_from_json(f["kind"], f["body"], f.get("extra", [])),
         created_ms=f["created_ms"],
         community=community,
         nonce=f["nonce"],
@@ -971,3 +984,146 @@ def test_small_order_author_key_is_rejected(author: str, order: int) -> None:
             break
     raw = msgpack.packb([*unsigned, r + bytes(32)], use_bin_type=True)
     assert reason_of(raw) is Reason.BAD_SIGNATURE
+
+
+# =========================================================================== unknown kinds, fields
+
+
+def array_levels(v: Any) -> int:
+    return 1 + max((array_levels(x) for x in v), default=0) if isinstance(v, list) else 0
+
+
+# A body item is at depth 2 (envelope → body → item): it may nest two levels of arrays.
+items = values.filter(lambda v: array_levels(v) <= 2)
+UNKNOWN_KINDS = st.integers(R.KIND_MIN, R.KIND_MAX).filter(lambda n: not R.known(R.Kind(n)))
+
+
+def test_kind_numbers_without_a_member() -> None:
+    nine = R.Kind(9)
+    assert nine == 9 and int(nine) == 9 and nine.name == "UNKNOWN_9"
+    assert not R.known(nine) and R.known(R.Kind.RATING)
+    assert nine not in list(R.Kind) and bytes([nine]) == b"\x09"
+    for outside in (0, 256, -1):  # (decode refuses booleans: Kind(True) is COMMUNITY)
+        with pytest.raises(ValueError):
+            R.Kind(outside)
+    assert R.FIRST_EXPERIMENTAL_KIND == 128 and (R.KIND_MIN, R.KIND_MAX) == (1, 255)
+
+
+@FAST
+@given(UNKNOWN_KINDS, st.lists(items, max_size=12), st.sampled_from(KEYS), st.data())
+def test_a_kind_this_version_does_not_know_is_an_opaque_record(
+    kind: int, body: list[Any], key: Ed25519PrivateKey, data: st.DataObject
+) -> None:
+    community = data.draw(st.none() | st.binary(min_size=32, max_size=32))
+    raw = resign(key, [1, kind, pub(key), T0, community, 0, body])
+    if len(raw) > R.MAX_RECORD_BYTES:
+        return
+    got = R.validate(raw, now_ms=T0)
+    assert isinstance(got.body, R.OpaqueBody) and got.kind == kind
+    assert got.body.to_wire() == body and got.raw == raw
+    assert [canonical.decode(e, max_len=len(raw)) for e in got.body.extra] == body
+    assert R.replace_key(got) is None and R.subject_of(got) is None
+    R.check_context(got, Ctx())  # nothing known to check against
+    # It is signed like any record: the kind and body are covered.
+    assert R.build(key, got.body, created_ms=T0, community=community) == got
+    other = kind + 1 if kind < R.KIND_MAX else kind - 1  # also unknown: kinds 9..255
+    forged = msgpack.packb([1, other, *wire(got)[2:]], use_bin_type=True)
+    assert reason_of(forged) is Reason.BAD_SIGNATURE
+
+
+@FAST
+@given(records(), st.lists(items, min_size=1, max_size=6))
+def test_fields_appended_to_a_known_kind_are_kept_and_ignored(
+    rec: R.Record, appended: list[Any]
+) -> None:
+    value = wire(rec)
+    key = next(k for k in KEYS if pub(k) == rec.author)
+    raw = resign(key, [*value[:6], value[6] + appended])
+    if len(raw) > R.MAX_RECORD_BYTES:
+        return
+    got = R.validate(raw, now_ms=R.MAX_TIME_MS)
+    assert got.raw == raw and got.id != rec.id  # other bytes, another record
+    assert type(got.body) is type(rec.body) and got.kind is rec.kind
+    assert got.body.extra == R.extra_fields(*appended)
+    assert dataclasses.replace(got.body, extra=()) == rec.body  # the known fields, unchanged
+    assert R.replace_key(got) == R.replace_key(rec)  # ignored: the key is the known fields'
+    assert R.build(key, got.body, created_ms=rec.created_ms, community=rec.community,
+                   nonce=rec.nonce) == got  # fmt: skip
+
+
+def test_fewer_fields_than_the_kind_has_are_still_malformed() -> None:
+    for kind, cls in R.BODY_TYPES.items():
+        community = None if R.COMMUNITY_RULE[kind] is False else C1
+        short = [None] * (len(cls.FIELDS) - 1)
+        raw = resign(KEYS[0], [1, int(kind), pub(KEYS[0]), T0, community, 0, short])
+        assert reason_of(raw) is Reason.MALFORMED, kind
+
+
+def test_context_of_an_opaque_record() -> None:
+    """The kind-independent rules of §7 apply to kinds this version does not know."""
+    a, b = KEYS[0], KEYS[1]
+    pow_charter = rec(b, R.CommunityBody("Strict", "", (), ("q",), 12))
+    note = rec(a, R.OpaqueBody(R.Kind(200), R.extra_fields("hi")), community=pow_charter.id)
+    with pytest.raises(Rejected) as info:
+        R.check_context(note, Ctx(pow_charter))
+    assert info.value.reason is Reason.INSUFFICIENT_POW
+    R.check_context(note, Ctx(pow_charter), pow_exempt=True)
+    # Only its author retracts it; a retraction of it is final like any other.
+    R.check_context(rec(a, R.RetractBody(note.id), T0 + 1, pow_charter.id), Ctx(note),
+                    pow_exempt=True)  # fmt: skip
+    with pytest.raises(Rejected) as info:
+        R.check_context(rec(b, R.RetractBody(note.id), T0 + 1, pow_charter.id), Ctx(note))
+    assert info.value.reason is Reason.NOT_AUTHOR
+    # A signature of it signs no petition.
+    with pytest.raises(Rejected) as info:
+        R.check_context(rec(b, R.SignatureBody(note.id), T0 + 1, pow_charter.id), Ctx(note),
+                        pow_exempt=True)  # fmt: skip
+    assert info.value.reason is Reason.BAD_FIELD
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NoteBody(R.BodyBase):
+    """A kind for the registration tests: one short text."""
+
+    FIELDS = (("text", R.Text(280, 1)),)
+    text: str
+    extra: tuple[bytes, ...] = ()
+
+
+@pytest.fixture
+def note_kind() -> Any:
+    kind = R.register_kind(201, "note", NoteBody, community=True)
+    yield kind
+    R.unregister_kind(kind)
+
+
+def test_register_kind_teaches_one_more_kind(note_kind: R.Kind) -> None:
+    assert note_kind == 201 and note_kind.name == "NOTE" and R.Kind(201) is note_kind
+    assert NoteBody.KIND is note_kind and R.known(note_kind)
+    note = rec(KEYS[0], NoteBody("hello"), community=C1)
+    assert R.validate(note.raw, now_ms=T0).body == NoteBody("hello")
+    # Its own rules now apply: the field, and the community rule.
+    blank = resign(KEYS[0], [1, 201, pub(KEYS[0]), T0, C1, 0, [" "]])
+    assert reason_of(blank) is Reason.BAD_FIELD
+    nil = resign(KEYS[0], [1, 201, pub(KEYS[0]), T0, None, 0, ["hello"]])
+    assert reason_of(nil) is Reason.BAD_COMMUNITY
+    R.unregister_kind(note_kind)
+    try:  # a process that does not know it keeps the same bytes, opaque
+        got = R.validate(note.raw, now_ms=T0)
+        assert got.body == R.OpaqueBody(R.Kind(201), R.extra_fields("hello"))
+        assert R.validate(nil, now_ms=T0).community is None and R.validate(blank, now_ms=T0)
+    finally:
+        R.register_kind(201, "note", NoteBody, community=True)
+
+
+def test_register_kind_refuses_what_is_taken(note_kind: R.Kind) -> None:
+    from cercle.protocol.errors import LocalProtocolError
+
+    for number, name in ((3, "other"), (201, "other"), (0, "zero"), (256, "big"),
+                         (202, "unknown_202"), (202, "rating"), (202, "not a name")):  # fmt: skip
+        with pytest.raises(LocalProtocolError):
+            R.register_kind(number, name, NoteBody, community=None)
+    with pytest.raises(LocalProtocolError):
+        R.unregister_kind(R.Kind.RATING)
+    with pytest.raises(LocalProtocolError):
+        R.unregister_kind(R.Kind(203))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 import threading
@@ -15,13 +16,27 @@ from hypothesis import strategies as st
 
 from cercle.protocol import records as R
 from cercle.protocol.errors import Reason, Rejected
-from cercle.storage import Status, Store, StoreError
+from cercle.storage import ScopeStats, Status, Store, StoreError
 from cercle.storage import layout as L
 from tests import factory as F
 
 COMM = F.community()
 OTHER = F.community(1, "Halal", criteria=("taste", "halal"))
 PET = F.petition(2, COMM.id, deadline=F.T0 + 1000)
+UNKNOWN = (R.Kind(9), R.Kind(200))  # kinds this version does not know
+
+
+def opaque(author: int, kind: int, comm: bytes | None, *items: object, t: int = F.T0) -> R.Record:
+    """A record of a kind this version does not know (specs/records.md §11.2)."""
+    body = R.OpaqueBody(R.Kind(kind), R.extra_fields(*items))  # type: ignore[arg-type]
+    return R.build(F.key(author), body, created_ms=t, community=comm)
+
+
+def with_extra(rec: R.Record, *items: object) -> R.Record:
+    """``rec`` re-signed with fields appended to its body (§11.3)."""
+    body = dataclasses.replace(rec.body, extra=R.extra_fields(*items))  # type: ignore[arg-type]
+    key = next(F.key(n) for n in range(8) if F.pub(n) == rec.author)
+    return R.build(key, body, created_ms=rec.created_ms, community=rec.community, nonce=rec.nonce)
 
 
 @pytest.fixture
@@ -80,20 +95,27 @@ class _Ctx:
 @st.composite
 def histories(draw: st.DrawFn) -> list[R.Record]:
     """Random mixes of charters, products, ratings (some replaced), petitions,
-    signatures (some late), vouches, profiles and retractions."""
+    signatures (some late), vouches, profiles and retractions, with records of
+    kinds this version does not know and known ones with appended fields."""
     recs: list[R.Record] = [COMM, OTHER, PET]
     n = draw(st.integers(1, 25))
+    kinds = ["rate", "rate", "bad", "sign", "vouch", "retract", "prod", "opaque", "extra"]
     for i in range(n):
         author = draw(st.integers(0, 3))
         t = F.T0 + draw(st.integers(0, 2000))
-        what = draw(st.sampled_from(["rate", "rate", "bad", "sign", "vouch", "retract", "prod"]))
-        if what in ("rate", "bad"):
+        what = draw(st.sampled_from(kinds))
+        if what in ("rate", "bad", "extra"):
             comm = draw(st.sampled_from([COMM, OTHER]))
             width = 3 if comm is COMM else 2
             if what == "bad":
                 width = 1  # does not match the charter: contextually invalid
             scores = tuple(draw(st.lists(st.integers(1, 5), min_size=width, max_size=width)))
-            recs.append(F.rating(author, comm.id, draw(st.integers(0, 3)), scores, t=t))
+            rating = F.rating(author, comm.id, draw(st.integers(0, 3)), scores, t=t)
+            # Appended fields are ignored: the rating replaces and counts as without them.
+            recs.append(with_extra(rating, i, ["tag"]) if what == "extra" else rating)
+        elif what == "opaque":
+            scope = draw(st.sampled_from([COMM.id, OTHER.id, None]))
+            recs.append(opaque(author, draw(st.sampled_from(UNKNOWN)), scope, i, t=t))
         elif what == "sign":
             recs.append(F.signature(author, PET, t=t))
         elif what == "vouch":
@@ -155,6 +177,8 @@ def test_any_order_gives_the_model_state_and_exact_indexes(
                 )
         sigs = [r for r in a.all_records() if isinstance(r.body, R.SignatureBody)]
         assert a.petition_count(PET.id) == len(sigs)
+        kept = [r.kind for r in a.all_records() if isinstance(r.body, R.OpaqueBody)]
+        assert a.unknown_kinds() == b.unknown_kinds() == {k: kept.count(k) for k in set(kept)}
 
 
 # ---------------------------------------------------------------- semantics, one by one
@@ -255,6 +279,80 @@ def test_feed_pagination_and_kind_listing(store: Store) -> None:
     assert store.scope_stats(COMM.id).members == 4
     items = store.scope_items(COMM.id)
     assert items == sorted(items) and len(items) == 30
+
+
+def test_a_record_of_an_unknown_kind_is_kept_with_the_kind_independent_indexes(
+    store: Store,
+) -> None:
+    note = opaque(1, 200, COMM.id, "une note", [1, 2], t=F.T0 + 7)
+    [out] = store.ingest([COMM, note])[1:]
+    assert out.status is Status.STORED and store.get(note.id) == note
+    assert store.get_raws([note.id]) == [note.raw]  # the bytes, exactly as they came
+    derived = {name: keys for name, keys in store.dump_derived().items() if note.id in
+               b"".join(keys) + b"".join(keys.values())}  # fmt: skip
+    assert set(derived) == {"scope_time", "scope_kind", "author_time"}
+    assert not any(note.id in v for v in store.dump_derived()["heads"].values())
+    assert store.scope_stats(COMM.id) == ScopeStats(1, 1)
+    assert [r.id for r in store.feed(COMM.id)] == [note.id]  # the scope's records, all kinds
+    assert [r.id for r in store.by_kind(COMM.id, R.Kind(200))] == [note.id]
+    assert all(store.by_kind(COMM.id, k) == [] for k in R.Kind)  # in no list of a known kind
+    assert [r.id for r in store.by_author(F.pub(1))] == [note.id]
+    assert store.scope_items(COMM.id) == [(note.created_ms, note.id)]  # offered by sync
+    # Never replaced: a newer record of the same kind and author is another record.
+    newer = opaque(1, 200, COMM.id, "une note", [1, 2], t=F.T0 + 8)
+    assert store.ingest([newer])[0].status is Status.STORED and store.has(note.id)
+    assert store.unknown_kinds() == {200: 2}
+    assert store.check() == []
+
+
+def test_records_of_unknown_kinds_are_counted_by_kind(store: Store) -> None:
+    recs = [opaque(a, k, scope, a, t=F.T0 + a) for a in range(3)
+            for k in (9, 130, 255) for scope in (None, COMM.id)]  # fmt: skip
+    store.ingest([COMM, *recs, F.rating(1, COMM.id, 1, (3, 3, 3)), F.profile(2, "Bo")])
+    assert store.unknown_kinds() == {9: 6, 130: 6, 255: 6}
+    assert store.scope_stats(COMM.id).records == 10 and store.scope_stats(R.ZERO_ID).records == 11
+    store.ingest([F.retract(0, recs[0])])
+    assert store.unknown_kinds() == {9: 5, 130: 6, 255: 6}
+
+
+def test_retracting_a_record_of_an_unknown_kind(store: Store) -> None:
+    """Tombstones never look at the target's kind: before or after it, by its author only."""
+    note = opaque(1, 9, COMM.id, "x")
+    store.ingest([COMM, note])
+    [out] = store.ingest([F.retract(2, note)])
+    assert (out.status, out.reason) == (Status.REJECTED, Reason.NOT_AUTHOR)
+    [out] = store.ingest([F.retract(1, note)])
+    assert out.status is Status.STORED and out.removed == (note.id,) and not store.has(note.id)
+    assert store.ingest([note])[0].status is Status.DUPLICATE
+    later = opaque(1, 9, None, "y")
+    store.ingest([F.retract(1, later)])  # the retraction first
+    assert store.ingest([later])[0].reason is Reason.RETRACTED
+    assert store.unknown_kinds() == {} and store.check() == []
+
+
+def test_unknown_kinds_owe_their_communitys_proof_of_work(store: Store) -> None:
+    strict = F.community(3, "Strict", pow_bits=8)
+    lazy = next(r for r in (opaque(1, 200, strict.id, n) for n in range(99))
+                if R.leading_zero_bits(r.id) < 8)  # fmt: skip
+    [out] = store.ingest([strict, lazy])[1:]
+    assert (out.status, out.reason) == (Status.REJECTED, Reason.INSUFFICIENT_POW)
+    worked = R.mine(F.key(1), R.OpaqueBody(R.Kind(200)), created_ms=F.T0, community=strict.id,
+                    bits=8)  # fmt: skip
+    assert store.ingest([worked])[0].status is Status.STORED
+
+
+def test_fields_appended_to_a_known_kind_are_stored_and_ignored(store: Store) -> None:
+    charter = with_extra(F.community(3, "Bio", criteria=("taste", "price")), ["en:organic"])
+    rating = with_extra(F.rating(1, charter.id, 4, (5, 3)), 42)
+    plain = F.rating(2, charter.id, 4, (1, 1))
+    outs = store.ingest([charter, rating, plain, F.rating(3, charter.id, 4, (5,))])
+    assert [o.status for o in outs] == [Status.STORED] * 3 + [Status.REJECTED]
+    assert outs[3].reason is Reason.SCORE_COUNT_MISMATCH  # the charter's criteria still count
+    assert store.get(charter.id) == charter and store.get_raws([rating.id]) == [rating.raw]
+    assert store.product_aggregate(charter.id, F.gtin(4)).sums[:2] == (6, 4)
+    newer = F.rating(1, charter.id, 4, (4, 4), t=F.T0 + 1)  # replaces it, extra or not
+    assert store.ingest([newer])[0].removed == (rating.id,)
+    assert store.unknown_kinds() == {} and store.check() == []
 
 
 def test_ranked_products_best_first(store: Store) -> None:

@@ -51,7 +51,13 @@ def items(values: list[Any]) -> View:
 
 
 def record_view(rec: R.Record) -> View:
-    """Record: id, kind, author, fingerprint, created_ms, community, body."""
+    """Record: id, kind, author, fingerprint, created_ms, community, body, extra.
+
+    A kind this node does not know is ``unknown_<n>`` with a nil body, and what
+    it holds (every item of such a body, the fields appended to a known kind)
+    is ``extra``, each item's canonical msgpack in hex: shown, never read.
+    """
+    body = rec.body
     return {
         "id": rec.id.hex(),
         "kind": rec.kind.name.lower(),
@@ -59,7 +65,10 @@ def record_view(rec: R.Record) -> View:
         "fingerprint": fingerprint(rec.author),
         "created_ms": rec.created_ms,
         "community": _hex(rec.community),
-        "body": {name: _value(getattr(rec.body, name)) for name, _ in rec.body.FIELDS},
+        "body": None
+        if isinstance(body, R.OpaqueBody)
+        else {name: _value(getattr(body, name)) for name, _ in body.FIELDS},
+        "extra": [item.hex() for item in body.extra],
     }
 
 
