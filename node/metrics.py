@@ -25,6 +25,7 @@ class MetricsSource(Protocol):
     def record_count(self) -> int: ...
     def peer_count(self) -> int: ...
     def gossip_latency_ms(self) -> list[float]: ...
+    def unknown_kinds(self) -> dict[str, int]: ...
 
 
 class NodeCollector:
@@ -52,6 +53,14 @@ class NodeCollector:
         for name, n in sorted(node.counters.items()):
             events.add_metric([name], n)
         yield events
+        unknown = GaugeMetricFamily(
+            "cercle_records_unknown_kind",
+            "records kept of kinds this version does not know",
+            labels=["kind"],
+        )
+        for kind, n in sorted(node.unknown_kinds().items()):
+            unknown.add_metric([kind], n)
+        yield unknown
         lat = sorted(node.gossip_latency_ms())
         latency = GaugeMetricFamily(
             "cercle_gossip_latency_ms", "record age on gossip arrival", labels=["quantile"]

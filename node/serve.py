@@ -282,12 +282,19 @@ class Node:
                 counters=dict(self.counters),
                 gossip_latency_p50_ms=s.gossip.latency_p50_ms(),
                 network=dataclasses.asdict(s.net.statistics()),
+                unknown_kinds=self.unknown_kinds(),
                 sync=list(s.sync.reports),
             )
         )
 
     def gossip_latency_ms(self) -> list[float]:
         return list(self.services.gossip.latency_ms) if self.services else []
+
+    def unknown_kinds(self) -> dict[str, int]:
+        """Records kept of kinds this version does not know, by kind number."""
+        if self.services is None:
+            return {}
+        return {str(int(k)): n for k, n in self.services.store.unknown_kinds().items()}
 
     def record_count(self) -> int:
         return self.services.store.count() if self.services else 0

@@ -17,6 +17,7 @@ def test_metrics_expose_records_rejections_peers_sync_and_latency() -> None:
         rejected=collections.Counter({"bad_signature": 2, "malformed": 1}),
         counters=collections.Counter({"sync.sessions": 5, "ingest.stored": 40}),
         gossip_latency_ms=lambda: [10.0, 20.0, 30.0, 400.0],
+        unknown_kinds=lambda: {"9": 2},
     )
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))
@@ -27,3 +28,4 @@ def test_metrics_expose_records_rejections_peers_sync_and_latency() -> None:
     assert "cercle_sync_sessions_total 5.0" in text
     assert 'cercle_gossip_latency_ms{quantile="0.99"} 400.0' in text
     assert 'cercle_gossip_latency_ms{quantile="0.5"} 30.0' in text
+    assert 'cercle_records_unknown_kind{kind="9"} 2.0' in text

@@ -168,6 +168,9 @@ def test_counts_keys_and_records() -> None:
     assert fmt.describe_record({**rating, "about": "Oat milk"}) == "rated Oat milk (0042): 4/5"
     signed = {"kind": "signature", "body": {"petition": "ab" * 32}, "about": "Label it"}
     assert fmt.describe_record(signed) == "signed “Label it”"
+    assert fmt.describe_record({"kind": "unknown_9", "body": None}) == (
+        "a record of a kind this version does not know (9)"
+    )
     assert fmt.describe_record({**signed, "about": None}) == "signed petition abababababab…"
     retract = {"kind": "retract", "body": {"target": "cd" * 32}, "about": "Tofu"}
     assert fmt.describe_record(retract) == "retracted a record about Tofu"

@@ -238,4 +238,6 @@ def describe_record(rec: Mapping[str, Any]) -> str:
         return f"is now called {body.get('display_name') or DASH}"
     if kind == "community":
         return f"created the community {body.get('name', '?')}"
+    if str(kind).startswith("unknown_"):  # a kind of a later version: kept, not understood
+        return f"a record of a kind this version does not know ({str(kind)[8:]})"
     return str(kind)

@@ -366,6 +366,7 @@ class Status:
     counters: dict[str, int]
     gossip_latency_p50_ms: float | None
     network: dict[str, int]  # the libp2p layer's counters (net.NetStats)
+    unknown_kinds: dict[str, int]  # records kept of kinds this version does not know
     sync: list[SyncInfo]
 
 
@@ -392,5 +393,6 @@ def status_view(s: Status) -> View:
         "counters": s.counters,
         "gossip_latency_p50_ms": s.gossip_latency_p50_ms,
         "network": s.network,
+        "unknown_kinds": s.unknown_kinds,
         "sync": [sync_view(i) for i in s.sync[-SYNC_IN_STATUS:]],
     }
