@@ -275,6 +275,7 @@ class Node:
                 counters=dict(self.counters),
                 gossip_latency_p50_ms=s.gossip.latency_p50_ms(),
                 sync=list(s.sync.reports),
+                storage=s.writer.storage,
             )
         )
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cercle.protocol import records as R
 from cercle.protocol.identity import fingerprint
 from cercle.protocol.syncstream import SyncReport
 from cercle.protocol.trust import AggregateSummary, CountSummary, TrustView
+
+if TYPE_CHECKING:
+    from cercle.node.writer import StorageInfo
 
 View = dict[str, Any]
 
@@ -357,6 +360,7 @@ class Status:
     counters: dict[str, int]
     gossip_latency_p50_ms: float | None
     sync: list[SyncInfo]
+    storage: StorageInfo
 
 
 API_VERSION = 1
@@ -382,4 +386,17 @@ def status_view(s: Status) -> View:
         "counters": s.counters,
         "gossip_latency_p50_ms": s.gossip_latency_p50_ms,
         "sync": [sync_view(i) for i in s.sync[-SYNC_IN_STATUS:]],
+        "storage": storage_view(s.storage),
+    }
+
+
+def storage_view(s: StorageInfo) -> View:
+    """``status.storage``: is the disk full, since when, why, what waits for room."""
+    return {
+        "full": s.full,
+        "since_ms": s.since_ms,
+        "error": s.error,
+        "held": s.held,
+        "dropped": s.dropped,
+        "log": [{"at_ms": at, "message": m} for at, m in s.log],
     }
