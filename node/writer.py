@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # records committed in one write transaction, at most (then the next batch)
 INBOX = 20_000  # submissions waiting for the writer; gossip finding it full is counted
+LOOKAHEAD = 1  # checked batches that may wait for the committer (beside the one checking)
 # While storage is full: peers' records kept in memory (by count and by envelope
 # bytes; beyond, dropped and counted), how often they are tried again, and how many
 # of the writer's storage messages ``status`` keeps.
@@ -251,7 +252,7 @@ class Writer:
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Verify and commit, overlapped, until cancelled."""
-        send, receive = trio.open_memory_channel[list[Submission]](0)
+        send, receive = trio.open_memory_channel[list[Submission]](LOOKAHEAD)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._verify_batches, send)
@@ -352,7 +353,7 @@ class Writer:
             return [Outcome(Status.REJECTED, None, "storage error")] * len(batch)
 
     def _report(self, rec: R.Record, out: Outcome, source: str) -> None:
-        self.counters[f"ingest.{out.status.value}"] += 1
+        self.counters[_INGEST_COUNTER[out.status]] += 1
         if out.status is Status.REJECTED and out.reason is not None:
             self._count_rejected(out.reason, source)
         self.after_commit(rec, out, source)
@@ -450,6 +451,9 @@ class Writer:
         """Log, and keep for ``status``: the log file may be on the disk that is full."""
         log.log(level, "%s", message)
         self._log.append((self.now_ms(), message))
+
+
+_INGEST_COUNTER = {status: f"ingest.{status.value}" for status in Status}
 
 
 def _member_of(ids: set[bytes]) -> Callable[[R.Record], bool]:
