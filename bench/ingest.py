@@ -1,19 +1,26 @@
-"""Ingest benchmark: raw signed records → decode → validate → verify → durable store.
+"""Ingest benchmark: raw signed records → the node's writer → durable store.
 
-Feeds N realistic records (a mix of kinds, ~300 bytes each) as raw bytes through
-the node's ingest pipeline into a fresh LMDB store with durable (fsync'd)
-batched commits, and in the same run measures the raw Ed25519 verify rate of
-the library we use.  Last line: ``ratio=X.XX`` = ingest rate / raw verify rate.
+Feeds N realistic records (a mix of kinds, ~300 bytes each) as raw bytes to a
+running :class:`~cercle.node.writer.Writer` (in trio, over the node's
+verification pipeline and a fresh LMDB store with durable, fsync'd, batched
+commits), the way the node's sources hand them in: several sync sessions at once,
+each submitting 1 000 raw envelopes and waiting for them to be committed before the
+next. In the same run it measures the raw Ed25519 verify rate of the library we
+use.  Last line: ``ratio=X.XX`` = node-path records/s ÷ raw verify rate.
 
     python bench/ingest.py [-n 100000] [--batch 1000] [--workers N]
+                           [--sources 4] [--submission 1000] [--compare]
 
-The signed data set is generated once (in parallel processes) and cached in
-bench/out/, since signing is not what is measured.
+``--compare`` also times ``Pipeline.run`` alone (what this benchmark timed before
+the writer overlapped its two stages) on another fresh store, for a figure taken
+under the same load. The signed data set is generated once (in parallel
+processes) and cached in bench/out/, since signing is not what is measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import random
 import struct
@@ -21,13 +28,16 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cercle.node.ingest import Pipeline
+from cercle.node.writer import SYNC, Writer
 from cercle.protocol import records as R
-from cercle.storage import Status, Store
+from cercle.storage import Outcome, Status, Store
 
 OUT = Path(__file__).parent / "out"
 T0 = 1_700_000_000_000
@@ -186,11 +196,105 @@ def raw_verify_rate(raws: list[bytes], seconds: float = 3.0) -> float:
     return done / (time.perf_counter() - start)
 
 
+@dataclass
+class Run:
+    """What one way of ingesting the data set did."""
+
+    elapsed: float
+    counts: dict[str, int]
+    invalid: int
+    problems: list[str]
+
+    @property
+    def stored(self) -> int:
+        return self.counts.get(Status.STORED.value, 0)
+
+
+def _fresh_store(d: str) -> Store:
+    return Store(Path(d) / "db", durable=True, map_size=1 << 30)
+
+
+async def _through_writer(
+    store: Store, pipe: Pipeline, raws: list[bytes], now_ms: int, args: argparse.Namespace
+) -> tuple[float, dict[str, int], int]:
+    counts: collections.Counter[str] = collections.Counter()
+
+    def after_commit(rec: R.Record, out: Outcome, source: str) -> None:
+        counts[out.status.value] += 1
+
+    writer = Writer(
+        store,
+        pipe,
+        now_ms=lambda: now_ms,
+        counters=collections.Counter(),
+        rejected=collections.Counter(),
+        after_commit=after_commit,
+        batch=args.batch,
+    )
+    size = args.submission
+    chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
+    invalid = 0
+
+    async def source(mine: list[list[bytes]]) -> None:
+        nonlocal invalid
+        for chunk in mine:
+            invalid += len((await writer.submit(raws=chunk, source=SYNC)).rejected)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        t = time.perf_counter()
+        await source(chunks[:1])  # the charters and petitions the rest refers to
+        async with trio.open_nursery() as sources:
+            for k in range(args.sources):
+                sources.start_soon(source, chunks[1 + k :: args.sources])
+        elapsed = time.perf_counter() - t
+        nursery.cancel_scope.cancel()
+    return elapsed, dict(counts), invalid
+
+
+def node_path(raws: list[bytes], now_ms: int, args: argparse.Namespace) -> tuple[Run, int]:
+    """Records handed to a running writer by ``args.sources`` sync-like sources."""
+    with tempfile.TemporaryDirectory() as d:
+        store = _fresh_store(d)
+        pipe = Pipeline(store, workers=args.workers)
+        try:
+            elapsed, counts, invalid = trio.run(_through_writer, store, pipe, raws, now_ms, args)
+            problems = store.check() if len(raws) <= 20000 else []
+        finally:
+            pipe.close()
+            store.close()
+    return Run(elapsed, counts, invalid, problems), pipe.workers
+
+
+def pipeline_alone(raws: list[bytes], now_ms: int, args: argparse.Namespace) -> Run:
+    """``Pipeline.run``: validation and commits overlapped, without the writer or trio."""
+    with tempfile.TemporaryDirectory() as d:
+        store = _fresh_store(d)
+        pipe = Pipeline(store, workers=args.workers)
+        batches = [raws[i : i + args.batch] for i in range(0, len(raws), args.batch)]
+        counts: dict[str, int] = {}
+        invalid = 0
+        try:
+            t = time.perf_counter()
+            for checked, outcomes in pipe.run(batches, now_ms):
+                invalid += sum(1 for c in checked if c.rejected is not None)
+                for o in outcomes:
+                    counts[o.status.value] = counts.get(o.status.value, 0) + 1
+            elapsed = time.perf_counter() - t
+        finally:
+            pipe.close()
+            store.close()
+    return Run(elapsed, counts, invalid, [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=100_000)
-    ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=1000, help="the writer's batch (records)")
+    ap.add_argument("--workers", type=int, default=None, help="verification threads")
+    ap.add_argument("--sources", type=int, default=4, help="sync sessions submitting at once")
+    ap.add_argument("--submission", type=int, default=1000, help="raw records per submission")
+    ap.add_argument("--compare", action="store_true", help="also time Pipeline.run alone")
     args = ap.parse_args()
 
     t = time.perf_counter()
@@ -200,32 +304,25 @@ def main() -> None:
         f"(ready in {time.perf_counter() - t:.1f} s)"
     )
     now_ms = int(time.time() * 1000)
-    with tempfile.TemporaryDirectory() as d:
-        store = Store(Path(d) / "db", durable=True, map_size=1 << 30)
-        pipe = Pipeline(store, workers=args.workers)
-        batches = [raws[i : i + args.batch] for i in range(0, len(raws), args.batch)]
-        counts: dict[str, int] = {}
-        rejected = 0
-        t = time.perf_counter()
-        for checked, outcomes in pipe.run(batches, now_ms):
-            rejected += sum(1 for c in checked if c.rejected is not None)
-            for o in outcomes:
-                counts[o.status.value] = counts.get(o.status.value, 0) + 1
-        elapsed = time.perf_counter() - t
-        pipe.close()
-        problems = store.check() if len(raws) <= 20000 else []
-        stored = counts.get(Status.STORED.value, 0)
-        store.close()
-    ingest_rate = len(raws) / elapsed
+    run, workers = node_path(raws, now_ms, args)
+    ingest_rate = len(raws) / run.elapsed
+    alone = pipeline_alone(raws, now_ms, args) if args.compare else None
     verify_rate = raw_verify_rate(raws)
     print(
-        f"ingested {len(raws)} records in {elapsed:.2f} s with {pipe.workers} verify threads, "
-        f"batches of {args.batch}, durable commits: {ingest_rate:.0f} records/s"
+        f"ingested {len(raws)} records in {run.elapsed:.2f} s through the node's writer "
+        f"({args.sources} sources of {args.submission}-record submissions) with {workers} "
+        f"verify threads, batches of {args.batch}, durable commits: {ingest_rate:.0f} records/s"
     )
     print(
-        f"outcomes: {counts}, invalid: {rejected}, stored: {stored}"
-        + (f", PROBLEMS: {problems}" if problems else "")
+        f"outcomes: {run.counts}, invalid: {run.invalid}, stored: {run.stored}"
+        + (f", PROBLEMS: {run.problems}" if run.problems else "")
     )
+    if alone is not None:
+        rate = len(raws) / alone.elapsed
+        print(
+            f"Pipeline.run alone (no writer, no trio): {rate:.0f} records/s, "
+            f"ratio {rate / verify_rate:.2f}; stored: {alone.stored}"
+        )
     print(f"raw Ed25519 verify (one thread): {verify_rate:.0f} /s")
     print(f"ratio={ingest_rate / verify_rate:.2f}")
     sys.stdout.flush()

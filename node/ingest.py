@@ -4,9 +4,10 @@ Why threads: signature verification dominates the cost of a record, and
 ``cryptography`` releases the GIL while it verifies, so a small pool of
 threads spreads it over the cores while the single LMDB writer commits the
 previous batch.  Decoding and every rule live in ``protocol.records``; this
-module only schedules the work.  It is synchronous on purpose: the trio node
-runs :meth:`Pipeline.validate` and :meth:`Pipeline.commit` in worker threads
-(``trio.to_thread``), and benchmarks call them directly.
+module only schedules the work.  It is synchronous on purpose: the node's
+writer (``node/writer.py``) runs :meth:`Pipeline.validate` in a worker thread
+(``trio.to_thread``) while it commits the previous batch; :meth:`Pipeline.run`
+is the same overlap without trio, for tools and benchmarks that have no writer.
 """
 
 from __future__ import annotations

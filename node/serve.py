@@ -284,6 +284,7 @@ class Node:
                 network=dataclasses.asdict(s.net.statistics()),
                 unknown_kinds=self.unknown_kinds(),
                 sync=list(s.sync.reports),
+                storage=s.writer.storage,
             )
         )
 

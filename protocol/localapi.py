@@ -69,6 +69,7 @@ NOT_FOUND: Final = "not_found"  # no such community, product, petition, record, 
 REJECTED: Final = "rejected"  # the record was refused by validation; `reason` says why
 NO_IDENTITY: Final = "no_identity"  # the node has no author key (relay, or not unlocked)
 UNAVAILABLE: Final = "unavailable"  # the node cannot do it now (shutting down, no network)
+STORAGE_FULL: Final = "storage_full"  # no room on the node's disk: not stored (not rejected)
 INTERNAL: Final = "internal"  # a bug in the node
 ERROR_CODES: Final = (
     BAD_REQUEST,
@@ -78,6 +79,7 @@ ERROR_CODES: Final = (
     REJECTED,
     NO_IDENTITY,
     UNAVAILABLE,
+    STORAGE_FULL,
     INTERNAL,
 )
 

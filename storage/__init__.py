@@ -1,5 +1,13 @@
 """Cercle storage: records, indexes and aggregates in one LMDB environment."""
 
-from .store import Outcome, ProductAggregate, ScopeStats, Status, Store, StoreError
+from .store import Outcome, ProductAggregate, ScopeStats, Status, StorageFull, Store, StoreError
 
-__all__ = ["Outcome", "ProductAggregate", "ScopeStats", "Status", "Store", "StoreError"]
+__all__ = [
+    "Outcome",
+    "ProductAggregate",
+    "ScopeStats",
+    "Status",
+    "StorageFull",
+    "Store",
+    "StoreError",
+]

@@ -26,11 +26,17 @@ older store (a schema migration, like ``_add_product_time``).
 
 Transactions are short, opened in ``with`` blocks, and never held across a
 yield: the store is synchronous and knows nothing of trio.
+
+A full disk is not an invalid record: when a commit finds no room (ENOSPC or a
+quota from LMDB, a write cut short as the disk filled, or a map that cannot grow)
+:meth:`Store.ingest` raises :class:`StorageFull` and nothing of the batch is
+committed, so the caller can keep the batch and try it again once there is room.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +54,19 @@ from . import layout as L
 
 class StoreError(CercleError):
     """The store cannot be used (wrong schema, unreadable environment…)."""
+
+
+class StorageFull(StoreError):
+    """No room to commit: the disk or quota is full, or the map cannot grow.
+
+    Nothing of the batch was committed; the same batch may be tried again later.
+    """
+
+
+# errno values of a write that found no room; EIO is one too when the disk is
+# (nearly) full, since LMDB reports a write cut short that way.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+LOW_SPACE = 1 << 20  # bytes free under which an EIO from a commit means "full"
 
 
 class Status(enum.StrEnum):
@@ -481,6 +500,7 @@ class Store:
         when this returns, every STORED record has been committed.
         ``pow_exempt(record)`` says whether a record need not carry the proof
         of work its community's charter asks for (its author is trusted).
+        Raises :class:`StorageFull` when there is no room (nothing committed).
         """
         while True:
             try:
@@ -490,6 +510,11 @@ class Store:
             except lmdb.MapFullError:
                 self._context_cache.clear()  # may hold records of the aborted attempt
                 self._grow()
+            except lmdb.Error as exc:
+                self._context_cache.clear()
+                if self._no_room(exc):
+                    raise StorageFull(f"no room to write to {self.path}: {exc}") from exc
+                raise
             except BaseException:
                 self._context_cache.clear()
                 raise
@@ -503,7 +528,25 @@ class Store:
         # callers that read from other threads open the store with a map large
         # enough that growing is rare (the node uses 4 GiB of address space).
         size = int(self.env.info()["map_size"])
-        self.env.set_mapsize(size * 2)
+        try:
+            self.env.set_mapsize(size * 2)
+        except (lmdb.Error, OSError, MemoryError) as exc:
+            raise StorageFull(f"the database map cannot grow beyond {size} bytes: {exc}") from exc
+
+    def _no_room(self, exc: lmdb.Error) -> bool:
+        """True if a failed write means the disk has no room (not a fault of the data)."""
+        code = getattr(exc, "code", 0)
+        if isinstance(exc, lmdb.DiskError) or code in _FULL_ERRNOS:
+            return True
+        return code == errno.EIO and self._free_bytes() < LOW_SPACE
+
+    def _free_bytes(self) -> int:
+        """Bytes an unprivileged writer may still use on the store's filesystem."""
+        try:
+            st = os.statvfs(self.path)
+        except OSError:
+            return 0
+        return st.f_bavail * st.f_frsize
 
     def _apply(
         self, txn: Any, rec: R.Record, pow_exempt: Callable[[R.Record], bool] | None = None

@@ -35,6 +35,7 @@ from cercle.protocol.localapi import (
     INTERNAL,
     MAX_FRAME,
     REJECTED,
+    STORAGE_FULL,
     ApiError,
     Connection,
     MessageError,
@@ -45,6 +46,7 @@ from cercle.protocol.localapi import (
     encode_event,
     encode_response,
 )
+from cercle.storage import StorageFull
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
@@ -307,6 +309,9 @@ class _ConnectionHandler:
             reason = e.reason.value
             msg = f"record rejected ({reason}): {e.detail}" if e.detail else f"rejected: {reason}"
             return encode_error(req.id, REJECTED, msg, reason=reason, max_frame=max_frame)
+        except StorageFull as e:  # not the record's fault: the node's disk has no room
+            self.stats.errors[STORAGE_FULL] += 1
+            return encode_error(req.id, STORAGE_FULL, str(e), max_frame=max_frame)
         except LocalProtocolError as e:  # the backend's result cannot be encoded
             log.error("local API: %s returned an unencodable result: %s", req.method, e)
             self.stats.errors[INTERNAL] += 1

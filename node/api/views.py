@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cercle.protocol import records as R
 from cercle.protocol.identity import fingerprint
 from cercle.protocol.syncstream import SyncReport
 from cercle.protocol.trust import AggregateSummary, CountSummary, TrustView
+
+if TYPE_CHECKING:
+    from cercle.node.writer import StorageInfo
 
 View = dict[str, Any]
 
@@ -368,6 +371,7 @@ class Status:
     network: dict[str, int]  # the libp2p layer's counters (net.NetStats)
     unknown_kinds: dict[str, int]  # records kept of kinds this version does not know
     sync: list[SyncInfo]
+    storage: StorageInfo
 
 
 API_VERSION = 1
@@ -395,4 +399,17 @@ def status_view(s: Status) -> View:
         "network": s.network,
         "unknown_kinds": s.unknown_kinds,
         "sync": [sync_view(i) for i in s.sync[-SYNC_IN_STATUS:]],
+        "storage": storage_view(s.storage),
+    }
+
+
+def storage_view(s: StorageInfo) -> View:
+    """``status.storage``: is the disk full, since when, why, what waits for room."""
+    return {
+        "full": s.full,
+        "since_ms": s.since_ms,
+        "error": s.error,
+        "held": s.held,
+        "dropped": s.dropped,
+        "log": [{"at_ms": at, "message": m} for at, m in s.log],
     }
