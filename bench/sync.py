@@ -18,6 +18,11 @@
 
 Last line: ``catchup_rps=X catchup_ratio=X reconcile_ratio=X equal_round_trips=N``
 with catchup_ratio = catch-up rate / core ingest rate.
+
+The relay process, the data set's pool workers and the fresh node (a trio run
+in this process) are stopped when the benchmark ends, fails, or is stopped by
+SIGTERM, SIGINT or SIGHUP (bench/children.py), and the temporary directory is
+removed.
 """
 
 from __future__ import annotations
@@ -30,11 +35,7 @@ import logging
 import os
 import pstats
 import random
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,10 +44,11 @@ import trio
 import trio.testing
 
 sys.path.insert(0, str(Path(__file__).parent))
+import children
 from ingest import _setup, dataset
 
 from cercle.node import syncdriver as D
-from cercle.node.api.client import ApiClient
+from cercle.node.cli.supervisor import Child, probe
 from cercle.node.files.config import Config
 from cercle.node.files.datadir import DataDir
 from cercle.node.ingest import Pipeline
@@ -58,7 +60,6 @@ from cercle.protocol.identity import Identity
 from cercle.storage import Store
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-CLI = [sys.executable, "-m", "cercle.node.cli"]
 
 
 # ---------------------------------------------------------------- 1. core ingest
@@ -83,39 +84,20 @@ def core_ingest(raws: list[bytes], db: Path, batch: int = 1000) -> tuple[float, 
 # ---------------------------------------------------------------- 2. catch-up
 
 
-def start_relay(datadir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    log = open(datadir.parent / "relay.stderr", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*CLI, "--data-dir", str(datadir), "relay", "--listen", LOOPBACK],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        start_new_session=True,
-    )
+def start_relay(run: children.Run, datadir: DataDir) -> tuple[Child, str]:
+    """``cercle relay`` on ``datadir`` (stopped when the run ends); its loopback address."""
+    relay = run.spawn("relay", datadir, ["relay", "--listen", LOOPBACK])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"relay exited: {(datadir.parent / 'relay.stderr').read_text()}")
-        try:
-            with ApiClient(datadir / "api.sock", timeout=5) as c:
-                st = c.call("status")
-            addrs = [a for a in st["listen"] if a.startswith("/ip4/127.0.0.1/")]
-            if addrs:
-                a = addrs[0]
-                return proc, a if "/p2p/" in a else f"{a}/p2p/{st['peer_id']}"
-        except Exception:
-            pass
+        if relay.proc.poll() is not None:
+            raise RuntimeError(f"relay exited: {run.log_tail(relay)}")
+        st = probe(relay.socket, timeout=5)
+        if st is not None:
+            for a in st["listen"]:
+                if a.startswith("/ip4/127.0.0.1/"):
+                    return relay, a if "/p2p/" in a else f"{a}/p2p/{st['peer_id']}"
         time.sleep(0.2)
     raise RuntimeError("relay did not start within 60 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def catch_up(
@@ -138,15 +120,20 @@ async def catch_up(
                 await trio.sleep(0.05)
         elapsed = time.perf_counter() - t0
         held = node.store.count()
-        # Let the sessions finish so their reports (bytes) are in: both ends of the
-        # connection initiate one session per scope.
+        # Let the sessions finish so their reports (bytes) are in. Both ends start one
+        # session per scope on connect, but where two cross one end refuses, and an end
+        # already answering for a scope starts none: so wait until every scope has a
+        # session that ran and no report came for 1 s (at most 60 s).
         scopes = len(node.hosted_scopes())
 
-        def done(role: str) -> int:
-            return sum(1 for s in node.sync_sessions if s["role"] == role)
+        def ran() -> int:
+            return len({s["community"] for s in node.sync_sessions if s["state"] != "refused"})
 
         with trio.move_on_after(60):
-            while done("initiator") < scopes or done("responder") < scopes:
+            seen, quiet_since = -1, trio.current_time()
+            while ran() < scopes or trio.current_time() - quiet_since < 1.0:
+                if len(node.sync_sessions) != seen:
+                    seen, quiet_since = len(node.sync_sessions), trio.current_time()
                 await trio.sleep(0.05)
         out = {
             "elapsed": elapsed,
@@ -210,11 +197,10 @@ def main() -> None:
     for noisy in ("libp2p", "multiaddr", "async_service"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    raws = dataset(args.n)
-    print(f"dataset: {len(raws)} records, mean {sum(map(len, raws)) / len(raws):.0f} B")
-    tmp = Path(tempfile.mkdtemp(prefix="cercle-sync-"))
-    relay = None
-    try:
+    with children.run("cercle-sync-") as run:
+        tmp = run.tmp
+        raws = dataset(args.n)
+        print(f"dataset: {len(raws)} records, mean {sum(map(len, raws)) / len(raws):.0f} B")
         relay_dir = tmp / "relay"
         DataDir(relay_dir).ensure()
         (relay_dir / "config.toml").write_text(
@@ -223,13 +209,13 @@ def main() -> None:
         ingest_rps, held = core_ingest(raws, relay_dir / "db")
         print(f"core ingest: {len(raws)} records -> {held} held, {ingest_rps:.0f} records/s")
 
-        relay, addr = start_relay(relay_dir)
+        relay, addr = start_relay(run, DataDir(relay_dir))
         print(f"relay: {addr}")
         communities = _setup()[0]
         prof = cProfile.Profile() if args.profile else None
         if prof:
             prof.enable()
-        res = trio.run(catch_up, tmp / "fresh", addr, communities, held, args.timeout)
+        res = children.trio_run(catch_up, tmp / "fresh", addr, communities, held, args.timeout)
         if prof:
             prof.disable()
             buf = io.StringIO()
@@ -258,8 +244,7 @@ def main() -> None:
                 f"recv={s['received']} sent={s['sent']} rtt={s['round_trips']} bytes={s['bytes']}"
             )
         print(f"  fresh node counters: {res['counters']} rejected: {res['rejected']}")
-        stop(relay)
-        relay = None
+        run.stop([relay])
 
         # Reconciliation, on the data set's (created_ms, id) items as one set.
         items = []
@@ -274,7 +259,7 @@ def main() -> None:
         a = [x for i, x in enumerate(items) if i not in drop_a]
         b = [x for i, x in enumerate(items) if i not in drop_b]
         t = time.perf_counter()
-        ra, _rb = trio.run(reconcile, a, b)
+        ra, _rb = children.trio_run(reconcile, a, b)
         dt = time.perf_counter() - t
         full = len(items) * 32
         rbytes = recon_bytes(ra)
@@ -284,7 +269,7 @@ def main() -> None:
             f"({rbytes / full:.4f}), round_trips={ra.round_trips}, {dt:.1f} s"
         )
         assert ra.needed == k and ra.offered == k, "reconciliation missed differences"
-        eq, _ = trio.run(reconcile, items, items)
+        eq, _ = children.trio_run(reconcile, items, items)
         print(
             f"reconcile equal: bytes={recon_bytes(eq)} round_trips={eq.round_trips} "
             f"needed={eq.needed} offered={eq.offered}"
@@ -294,10 +279,6 @@ def main() -> None:
             f"reconcile_ratio={rbytes / full:.4f} equal_round_trips={eq.round_trips}"
         )
         sys.stdout.flush()
-    finally:
-        if relay is not None:
-            stop(relay)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ the per-action medians. Target: every one under 100 ms.
 The signed data set is generated once (in parallel processes) and cached in
 bench/out/, since signing is not what is measured; loading it into a fresh
 store takes a little while on every run.
+
+The node process and the data set's pool workers are stopped when the benchmark
+ends, fails, or is stopped by SIGTERM, SIGINT or SIGHUP (bench/children.py), and
+the temporary directory is removed.
 """
 
 from __future__ import annotations
@@ -31,13 +35,10 @@ import asyncio
 import contextlib
 import hashlib
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).parent))
+import children
 from ingest import WORDS as INGEST_WORDS
 from ingest import read_cache, write_cache
 
-from cercle.node.cli.launcher import start_background_node, wait_for_node
+from cercle.node.cli.supervisor import wait_ready
 from cercle.node.files.datadir import DataDir
 from cercle.node.files.keystore import create_identity
 from cercle.protocol import canonical
@@ -223,36 +225,23 @@ def load(datadir: DataDir, raws: list[bytes], batch: int = 5000) -> dict[str, in
 # --------------------------------------------------------------------------- the node
 
 
-@contextlib.contextmanager
-def running_node(raws: list[bytes]) -> Iterator[tuple[DataDir, dict[str, int], float]]:
+def start_node(run: children.Run, raws: list[bytes]) -> tuple[DataDir, dict[str, int], float]:
     """A node in its own process, as ``cercle`` starts one, on a data directory holding ``raws``.
 
     Not a thread of this process: the TUI would then share its interpreter lock
-    and its garbage collector with the node, which no user's TUI does.
+    and its garbage collector with the node, which no user's TUI does. Unlike the
+    node ``cercle`` starts, it dies with the benchmark (``run`` stops it).
     """
-    tmp = Path(tempfile.mkdtemp(prefix="cbt", dir="/tmp"))  # short: Unix socket paths
-    datadir = DataDir(tmp / "d")
-    proc = None
-    try:
-        t = time.perf_counter()
-        counts = load(datadir, raws)
-        loaded_s = time.perf_counter() - t
-        create_identity(datadir.identity, unencrypted=True, seed=VIEWER_SEED)
-        datadir.config.write_text(
-            'listen = ["/ip4/127.0.0.1/tcp/0"]\nsync_interval_s = 3600\n', encoding="utf-8"
-        )
-        proc = start_background_node(datadir, None)
-        wait_for_node(datadir, proc, timeout=120.0)
-        yield datadir, counts, loaded_s
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+    datadir = DataDir(run.tmp / "d")
+    t = time.perf_counter()
+    counts = load(datadir, raws)
+    loaded_s = time.perf_counter() - t
+    create_identity(datadir.identity, unencrypted=True, seed=VIEWER_SEED)
+    datadir.config.write_text(
+        'listen = ["/ip4/127.0.0.1/tcp/0"]\nsync_interval_s = 3600\n', encoding="utf-8"
+    )
+    wait_ready([run.spawn("node", datadir, ["node"])], timeout=120.0)
+    return datadir, counts, loaded_s
 
 
 # --------------------------------------------------------------------------- the TUI
@@ -398,22 +387,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    t = time.perf_counter()
-    raws = dataset()
-    print(f"dataset: {len(raws)} records (ready in {time.perf_counter() - t:.1f} s)")
-    charter, petition = _setup()
-    cid, pid, gtin = charter.id.hex(), petition.id.hex(), R.gtin14(_gtin(0))
-    with running_node(raws) as (datadir, counts, loaded_s):
-        print(f"loaded into the store in {loaded_s:.1f} s: {counts}")
+    with children.run("cbt") as run:
+        t = time.perf_counter()
+        raws = dataset()
+        print(f"dataset: {len(raws)} records (ready in {time.perf_counter() - t:.1f} s)")
+        charter, petition = _setup()
+        cid, pid, gtin = charter.id.hex(), petition.id.hex(), R.gtin14(_gtin(0))
+        datadir, counts, loaded_s = start_node(run, raws)
+        print(f"loaded into the store in {loaded_s:.1f} s: {counts}", flush=True)
         if counts != {"stored": len(raws)}:
             raise RuntimeError("the data set did not load cleanly")
         del raws  # the TUI process holds no more than a user's does
         print(
             f"community: {PRODUCTS} products, {RATINGS} ratings from {AUTHORS} authors "
             f"(product {gtin}: {POPULAR} ratings); petition: {SIGNATURES} signatures; "
-            f"the viewer vouches for {DIRECT} authors, {len(_vouches())} vouches in all"
+            f"the viewer vouches for {DIRECT} authors, {len(_vouches())} vouches in all",
+            flush=True,
         )
-        samples = asyncio.run(measure(datadir.socket, cid, gtin, pid, args.repeat))
+        samples = children.asyncio_run(measure, datadir.socket, cid, gtin, pid, args.repeat)
     labels = {
         "community": "open community screen",
         "product": f"open product screen ({POPULAR} ratings)",
