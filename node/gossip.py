@@ -126,9 +126,7 @@ class Gossip:
         self.versions = tuple(versions)
         self.latency_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
         self._budgets = {name: Budget(**limits) for name, limits in ALLOWANCES.items()}
-        self._validated: collections.OrderedDict[bytes, list[R.Record]] = (
-            collections.OrderedDict()
-        )
+        self._validated: collections.OrderedDict[bytes, list[R.Record]] = collections.OrderedDict()
         self._verified: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._from_batches: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._queue_send, self._queue_recv = trio.open_memory_channel[R.Record](INBOX)

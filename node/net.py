@@ -860,6 +860,12 @@ class Network:
             return []
         return sorted(p.to_base58() for p in router.mesh.get(topic, ()))
 
+    def penalize(self, peer_id: str, amount: float) -> None:
+        """Charge ``peer_id`` a behaviour penalty (P5) for misbehaving outside gossip."""
+        router = self._router
+        if router is not None and router.scorer is not None:
+            router.scorer.penalize_behavior(ID.from_base58(peer_id), amount)
+
     def score(self, peer_id: str, topic: str) -> float:
         """The GossipSub score we give ``peer_id`` on ``topic``."""
         router = self._router

@@ -111,11 +111,19 @@ async def _transfer(
         session.end_records()
         await stream.send_all(session.data_to_send())
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(push)
-        while not isinstance(event := session.next_event(), W.EndOfRecords):
-            if event is W.NEED_DATA:
-                session.receive_data(await stream.receive_some(RECEIVE_SIZE))
-            else:
-                assert isinstance(event, W.RecordsReceived)
-                await ingest(list(event.raws))
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(push)
+            while not isinstance(event := session.next_event(), W.EndOfRecords):
+                if event is W.NEED_DATA:
+                    session.receive_data(await stream.receive_some(RECEIVE_SIZE))
+                else:
+                    assert isinstance(event, W.RecordsReceived)
+                    await ingest(list(event.raws))
+    except BaseExceptionGroup as group:
+        # One side failed and the other was cancelled: the caller handles that one
+        # failure (a peer's protocol error, a broken stream, a quota) as it would
+        # from the reconciliation phase.
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+            raise group.exceptions[0] from None
+        raise

@@ -14,6 +14,14 @@ the lower id is kept; the responder refuses the other one (``sync.crossed``).
 Whatever way a session ends — done, refused, a peer's protocol error, a broken
 stream, a timeout — its (peer, scope) entry is released, so a peer that once sent
 garbage can sync again.
+
+Sync is outside every gossip limit, so it has its own: a session stores only records
+of its scope that the reconciliation asked for — anything else (a record nobody asked
+for, or of another scope: a community this node does not host, or one that does not
+exist) is dropped, counted (``sync.unrequested``, ``sync.foreign``) and costs the peer a
+behaviour penalty and a pause (no session with it for :data:`PAUSE_S`); and what one
+peer may hand us is bounded per hour (:data:`QUOTA`, ``sync.quota_exceeded``), so that
+no peer fills a disk. A session that hits the quota stops; the rest comes later.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ from cercle.node import syncdriver as D
 from cercle.node.api import views
 from cercle.node.api.server import EventHub
 from cercle.node.net import Network
+from cercle.node.pacing import Budget
 from cercle.node.writer import SYNC, Counter, Writer
 from cercle.protocol import sync as S
-from cercle.protocol.errors import RemoteProtocolError
+from cercle.protocol.errors import CercleError, RemoteProtocolError
 from cercle.protocol.localapi import EVENT_SYNC
 from cercle.storage import Store
 
@@ -45,6 +54,16 @@ log = logging.getLogger(__name__)
 SESSION_TIMEOUT_S = 300.0  # one session, at most
 REPORTS_KEPT = 50  # finished sessions remembered for status
 REQUESTS = 1000  # peers waiting for a sync run
+HOUR_S = 3600.0
+# What one peer may hand us by sync: (per hour, burst). A fresh node catching up on a
+# big community needs a few hundred thousand records: they fit in the burst.
+QUOTA = {"records": 500_000, "bytes": 512 * 1024 * 1024}
+PAUSE_S = 600.0  # no session with a peer that sent what was not asked, for this long
+MISBEHAVIOUR_PENALTY = 10.0  # behaviour penalty (P5) per session that did
+
+
+class QuotaExceeded(CercleError):
+    """The peer has handed us all that its sync quota allows for now."""
 
 
 class Sessions:
@@ -86,6 +105,23 @@ class Sessions:
         return self._running[(peer, scope)] > 0
 
 
+class Pauses:
+    """Peers we do not sync with until a time (they sent what was not asked); pure."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def pause(self, peer: str, until: float) -> None:
+        self._until[peer] = max(until, self._until.get(peer, until))
+
+    def paused(self, peer: str, now: float) -> bool:
+        until = self._until.get(peer)
+        if until is not None and now >= until:
+            del self._until[peer]
+            return False
+        return until is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Hosting:
     """Which scopes the node keeps, serves and syncs (the directory, joined, relayed)."""
@@ -120,6 +156,8 @@ class SyncService:
         self.counters = counters
         self.events = events
         self.sessions = Sessions(net.peer_id)
+        self.pauses = Pauses()
+        self.quota = Budget(**{k: (v / HOUR_S, float(v)) for k, v in QUOTA.items()})
         self.reports: collections.deque[views.SyncInfo] = collections.deque(maxlen=REPORTS_KEPT)
         self._send, self._recv = trio.open_memory_channel[str](REQUESTS)
         net.set_stream_handler(D.PROTOCOL_ID, self.serve)
@@ -162,7 +200,10 @@ class SyncService:
 
     async def sync_with(self, peer_id: str) -> list[D.SyncReport]:
         """One initiator session per hosted scope with ``peer_id``, in turn."""
-        reports = []
+        reports: list[D.SyncReport] = []
+        if self.pauses.paused(peer_id, trio.current_time()):
+            self.counters["sync.paused"] += 1
+            return reports
         for scope in self.hosting.scopes():
             if not self.sessions.open_initiator(peer_id, scope):
                 continue  # a session with this peer for this scope is running
@@ -183,13 +224,16 @@ class SyncService:
                 self.counters["sync.open_failed"] += 1
                 log.info("cannot open a sync stream to %s: %s", peer_id, exc)
                 return None
+            session = _Intake(self, peer_id, scope)
             try:
                 items = await self._items(scope)
                 report = await D.sync_as_initiator(
-                    stream, scope, items, self._get_raws, self._ingest
+                    stream, scope, items, self._get_raws, session.ingest
                 )
-                self._finished(peer_id, report, "initiator")
+                self._finished(peer_id, report, "initiator", session)
                 return report
+            except QuotaExceeded:
+                self.counters["sync.quota_exceeded"] += 1
             except (RemoteProtocolError, trio.BrokenResourceError) as exc:
                 self.counters["sync.remote_errors"] += 1
                 log.info("sync with %s failed: %s", peer_id, exc)
@@ -203,26 +247,37 @@ class SyncService:
     async def serve(self, stream: D.ByteStream, peer_id: str) -> None:
         """Answer one session a peer opened (the network closes the stream after)."""
         opened: list[bytes] = []
+        session = _Intake(self, peer_id, None)
 
         async def hosted(scope: bytes) -> S.ItemStore | None:
             if not self.hosting.hosts(scope):
+                return None
+            if self.pauses.paused(peer_id, trio.current_time()):
+                self.counters["sync.paused"] += 1
                 return None
             if not self.sessions.open_responder(peer_id, scope):
                 self.counters["sync.crossed"] += 1
                 return None
             opened.append(scope)
+            session.scope = scope
             return await self._items(scope)
 
         self.counters["sync.served"] += 1
         try:
             with trio.move_on_after(SESSION_TIMEOUT_S):
                 try:
-                    report = await D.sync_as_responder(stream, hosted, self._get_raws, self._ingest)
+                    report = await D.sync_as_responder(
+                        stream, hosted, self._get_raws, session.ingest
+                    )
+                except QuotaExceeded:
+                    self.counters["sync.quota_exceeded"] += 1
+                    await _aclose(stream)  # the peer stops sending at once
+                    return
                 except RemoteProtocolError as exc:
                     self.counters["sync.remote_errors"] += 1
                     log.info("sync from %s failed: %s", peer_id, exc)
                     return
-                self._finished(peer_id, report, "responder")
+                self._finished(peer_id, report, "responder", session)
         finally:
             for scope in opened:  # however the session ended
                 self.sessions.close(peer_id, scope)
@@ -236,14 +291,41 @@ class SyncService:
     async def _get_raws(self, ids: Sequence[bytes]) -> list[bytes]:
         return self.store.get_raws(ids)
 
-    async def _ingest(self, raws: list[bytes]) -> None:
-        await self.writer.submit(raws=raws, source=SYNC)
-
-    def _finished(self, peer_id: str, report: D.SyncReport, role: str) -> None:
+    def _finished(self, peer_id: str, report: D.SyncReport, role: str, intake: _Intake) -> None:
         self.counters["sync.sessions"] += 1
+        if report.unrequested:
+            self.counters["sync.unrequested"] += report.unrequested
+        if report.unrequested or intake.foreign:
+            self.misbehaved(peer_id)
         info = views.SyncInfo(peer_id, role, report, self.now_ms())
         self.reports.append(info)
         self.events.publish(EVENT_SYNC, views.sync_view(info))
+
+    def misbehaved(self, peer_id: str) -> None:
+        """The peer sent what no one asked for: a behaviour penalty and a pause."""
+        self.counters["sync.penalised"] += 1
+        self.net.penalize(peer_id, MISBEHAVIOUR_PENALTY)
+        self.pauses.pause(peer_id, trio.current_time() + PAUSE_S)
+
+
+class _Intake:
+    """What one session hands the writer: only its scope's records, within the quota."""
+
+    def __init__(self, service: SyncService, peer_id: str, scope: bytes | None) -> None:
+        self.service, self.peer_id, self.scope = service, peer_id, scope
+        self.foreign = 0
+
+    async def ingest(self, raws: list[bytes]) -> None:
+        s = self.service
+        now = trio.current_time()
+        over = s.quota.spend(self.peer_id, now, records=len(raws), bytes=sum(map(len, raws)))
+        if over is not None:
+            s.counters["sync.quota_dropped"] += len(raws)
+            raise QuotaExceeded(f"{self.peer_id} is over its sync quota of {over}")
+        sub = await s.writer.submit(raws=raws, source=SYNC, scope=self.scope)
+        if sub.foreign:
+            self.foreign += len(sub.foreign)
+            s.counters["sync.foreign"] += len(sub.foreign)
 
 
 async def _aclose(stream: D.ByteStream) -> None:

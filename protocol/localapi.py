@@ -645,6 +645,7 @@ def normalize_hex32(text: str) -> str:
     """An id or key as people paste it (spaces around, capitals) in the API's form."""
     return text.strip().lower()
 
+
 UNVETTED = _opt(Bool(), False)  # include authors outside the community's trust floor
 MODERATION_ACTIONS: Final = ("mute", "block", "hide")
 

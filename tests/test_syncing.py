@@ -4,6 +4,7 @@ ends, and the schedule (a fake network, trio memory streams, trio's MockClock)."
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from cercle.node.writer import Writer
 from cercle.protocol import records as R
 from cercle.protocol import sync as S
 from cercle.protocol import syncstream as W
+from cercle.protocol.errors import RemoteProtocolError
 from cercle.storage import Store
 from tests import factory as F
 from tests.helpers import until
@@ -66,11 +68,15 @@ class FakeNet:
     peer_id: str = ME
     connected: list[str] = field(default_factory=list)
     opened: list[tuple[float, str]] = field(default_factory=list)
+    penalties: list[tuple[str, float]] = field(default_factory=list)
     handlers: dict[str, Any] = field(default_factory=dict)
     gate: trio.Event | None = None  # open_stream waits for it, if set
 
     def set_stream_handler(self, protocol_id: str, handler: Any) -> None:
         self.handlers[protocol_id] = handler
+
+    def penalize(self, peer_id: str, amount: float) -> None:
+        self.penalties.append((peer_id, amount))
 
     def peers(self) -> list[SimpleNamespace]:
         return [SimpleNamespace(peer_id=p) for p in self.connected]
@@ -273,3 +279,110 @@ async def test_a_request_during_a_run_with_that_peer_is_covered_by_it(
         service.request(PEER)  # after the run: a new run
         await until(lambda: len(net.opened) == 4, "a new run")
         nursery.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+class Peer2(Peer):
+    """A peer whose store may list, for one scope, records that belong to another."""
+
+    def __init__(self, path: Path, records: Sequence[R.Record], *, scope: bytes) -> None:
+        super().__init__(path, records)
+        self.scope = scope
+        self.extra: list[R.Record] = []  # claimed in ``scope``'s set, whatever their own
+
+    def items(self) -> S.SortedItems:
+        own = self.store.scope_items(self.scope)
+        return S.SortedItems(own + [(r.created_ms, r.id) for r in self.extra])
+
+    async def get_raws(self, ids: Sequence[bytes]) -> list[bytes]:
+        by_id = {r.id: r.raw for r in self.extra}
+        return [by_id[i] for i in ids if i in by_id] + self.store.get_raws(ids)
+
+    async def sync_scope(self, service: SyncService, stream: Any = None) -> D.SyncReport:
+        ours, theirs = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(service.serve, theirs, PEER)
+            with trio.fail_after(30):
+                return await D.sync_as_initiator(
+                    stream(ours) if stream else ours,
+                    self.scope,
+                    self.items(),
+                    self.get_raws,
+                    self.ingest,
+                )
+
+
+class Smuggler(trio.abc.Stream):
+    """Sends one record nobody asked for just before its end-of-records frame."""
+
+    END = W.encode_frame(W.FrameType.END)
+
+    def __init__(self, inner: trio.abc.Stream, raw: bytes) -> None:
+        self.inner, self.raw = inner, raw
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        data = bytes(data)
+        if data.endswith(self.END):
+            data = data[: -len(self.END)] + W.encode_frame(W.FrameType.RECORD, self.raw) + self.END
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_records_of_another_scope_are_refused_and_cost_the_peer(tmp_path: Path) -> None:
+    net = FakeNet()
+    stranger = F.community(name="Never joined")
+    foreign = [F.rating(i, stranger.id, i, (3, 3, 3), t=F.T0 + i) for i in range(30)]
+    peer = Peer2(tmp_path / "peer", [], scope=R.ZERO_ID)
+    peer.extra = foreign  # claimed in the directory's set
+    async with sync_service(tmp_path / "node", net) as (service, store):
+        await peer.sync_scope(service)
+        assert not any(store.has(r.id) for r in foreign)
+        assert service.counters["sync.foreign"] == 30
+        assert net.penalties == [(PEER, 10.0)]
+        # Paused: the next session with that peer is refused, its records stay out.
+        report = await peer.sync_scope(service)
+        assert report.refused and service.counters["sync.paused"] == 1
+
+
+async def test_a_record_nobody_asked_for_is_dropped_and_costs_the_peer(tmp_path: Path) -> None:
+    net = FakeNet()
+    peer = Peer2(tmp_path / "peer", ratings(3), scope=COMM.id)
+    smuggled = F.rating(9, COMM.id, 99, (1, 1, 1))
+    async with sync_service(tmp_path / "node", net) as (service, store):
+        report = await peer.sync_scope(service, lambda s: Smuggler(s, smuggled.raw))
+        assert report.sent == 3
+        await until(lambda: all(store.has(r.id) for r in ratings(3)), "the asked records")
+        assert not store.has(smuggled.id)
+        assert service.counters["sync.unrequested"] == 1 and net.penalties == [(PEER, 10.0)]
+
+
+async def test_a_peer_over_its_quota_is_stopped_and_the_rest_comes_later(
+    tmp_path: Path,
+) -> None:
+    from cercle.node.pacing import Budget
+
+    peer = Peer(tmp_path / "peer", ratings(1500))
+    async with sync_service(tmp_path / "node") as (service, store):
+        service.quota = Budget(records=(0.001, 1000.0), bytes=(1e9, 1e9))  # 1 000 at most
+        # The node ends the session early: the peer may or may not notice.
+        with contextlib.suppress(RemoteProtocolError, trio.BrokenResourceError):
+            await peer.sync(service)
+        assert service.counters["sync.quota_exceeded"] == 1
+        assert service.counters["sync.quota_dropped"] > 0  # the batch that went over
+        assert 1 + 1 <= store.count() <= 1 + 1000
+        service.quota = Budget(records=(1e6, 1e6), bytes=(1e9, 1e9))  # refilled
+        await peer.sync(service)
+        await until(lambda: store.count() == 1 + 1500, "the rest")
